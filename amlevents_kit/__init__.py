@@ -1,0 +1,7 @@
+"""amlevents-kit: event-driven machine learning on Azure, taught in Jupyter.
+
+The public surface is small on purpose: ``connect()`` gives a target that builds the real
+Azure SDK clients, either for real Azure or for the local sandbox.
+"""
+
+__version__ = "0.1.0"
