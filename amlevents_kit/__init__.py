@@ -5,3 +5,7 @@ Azure SDK clients, either for real Azure or for the local sandbox.
 """
 
 __version__ = "0.1.0"
+
+from .target import AzureTarget, SandboxTarget, Target, connect
+
+__all__ = ["connect", "Target", "SandboxTarget", "AzureTarget", "__version__"]

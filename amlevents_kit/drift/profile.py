@@ -1,0 +1,328 @@
+"""Profile a baseline once into a small artifact that target batches are scored against."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DriftError
+
+GRID = 4096  # quantile cells per numeric column: KS and Wasserstein errors stay below 1/GRID
+SAMPLE_ROWS = 20_000  # baseline rows kept for the drift-coefficient classifier
+FORMAT = "amlevents-kit/drift-profile/1"
+
+
+@dataclass
+class NumericProfile:
+    """What a numeric baseline column is reduced to: moments plus a quantile sketch."""
+
+    name: str
+    n: int  # non-null values
+    n_null: int
+    min: float
+    max: float
+    mean: float
+    std: float  # sample standard deviation (ddof=1), as Azure ML v2 normalizes Wasserstein
+    values: np.ndarray  # baseline order statistics at cell edges u = k/G, k = 0..G (float64)
+    below: np.ndarray  # count of baseline values < values[k] (int64)
+    upto: np.ndarray  # count of baseline values <= values[k] (int64)
+    integral: np.ndarray  # integral of (quantile function - mean) from 0 to k/G (float64)
+
+    kind = "numeric"
+
+
+@dataclass
+class CategoricalProfile:
+    """What a categorical baseline column is reduced to: its categories and their counts."""
+
+    name: str
+    categories: list  # most frequent first; str, int, float or bool values
+    counts: np.ndarray  # int64, one per category
+    n_null: int  # nulls count as their own category
+
+    kind = "categorical"
+
+    @property
+    def n(self) -> int:
+        """Rows in the baseline, nulls included."""
+        return int(self.counts.sum()) + self.n_null
+
+
+@dataclass
+class Profile:
+    """A baseline reduced to per-column sketches plus a small row sample; save it next to the model."""
+
+    columns: list  # NumericProfile | CategoricalProfile, in baseline column order
+    n_rows: int
+    name: str | None = None
+    sample: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))
+    # sample: baseline rows for the classifier, float32, categoricals as category index, NaN = null
+
+    @property
+    def features(self) -> list[str]:
+        """Profiled column names, in order."""
+        return [c.name for c in self.columns]
+
+    def column(self, name: str):
+        """The profile of one column."""
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the profile as a compressed .npz (no pickle) and return the path."""
+        path = Path(path)
+        meta = {"format": FORMAT, "name": self.name, "n_rows": self.n_rows, "columns": []}
+        arrays = {"sample": self.sample}
+        for i, c in enumerate(self.columns):
+            if c.kind == "numeric":
+                meta["columns"].append(
+                    {"name": c.name, "kind": c.kind, "n": c.n, "n_null": c.n_null, "min": c.min,
+                     "max": c.max, "mean": c.mean, "std": c.std}
+                )
+                for key in ("values", "below", "upto", "integral"):
+                    arrays[f"{i}.{key}"] = getattr(c, key)
+            else:
+                meta["columns"].append(
+                    {"name": c.name, "kind": c.kind, "categories": c.categories, "n_null": c.n_null}
+                )
+                arrays[f"{i}.counts"] = c.counts
+        arrays["meta"] = np.array(json.dumps(meta))
+        with open(path, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Profile":
+        """Read a profile written by save()."""
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            if meta.get("format") != FORMAT:
+                raise DriftError(f"{path} is not a drift profile (format {meta.get('format')!r}, expected {FORMAT!r})")
+            columns = []
+            for i, m in enumerate(meta["columns"]):
+                if m["kind"] == "numeric":
+                    columns.append(
+                        NumericProfile(
+                            name=m["name"], n=m["n"], n_null=m["n_null"], min=m["min"], max=m["max"],
+                            mean=m["mean"], std=m["std"], values=z[f"{i}.values"], below=z[f"{i}.below"],
+                            upto=z[f"{i}.upto"], integral=z[f"{i}.integral"],
+                        )
+                    )
+                else:
+                    columns.append(
+                        CategoricalProfile(name=m["name"], categories=m["categories"],
+                                           counts=z[f"{i}.counts"], n_null=m["n_null"])
+                    )
+            return cls(columns=columns, n_rows=meta["n_rows"], name=meta["name"], sample=z["sample"])
+
+    def __repr__(self) -> str:
+        kinds = [c.kind for c in self.columns]
+        return (f"Profile(name={self.name!r}, rows={self.n_rows}, numeric={kinds.count('numeric')}, "
+                f"categorical={kinds.count('categorical')})")
+
+
+def profile(
+    baseline: pd.DataFrame,
+    *,
+    categorical: list[str] | None = None,
+    name: str | None = None,
+    sample_rows: int = SAMPLE_ROWS,
+    random_state: int = 0,
+) -> Profile:
+    """Profile a baseline frame once; score target batches against the result with detect().
+
+    Columns of text, category or bool dtype are categorical, numeric dtypes are numeric; pass
+    `categorical=[...]` to choose the categorical columns yourself (every other column must then be numeric).
+    """
+    check_frame(baseline, "baseline")
+    kinds = column_kinds(baseline, categorical)
+    columns = []
+    for col, kind in kinds.items():
+        if kind == "numeric":
+            columns.append(_profile_numeric(col, numeric_values(baseline[col], col, "baseline")))
+        else:
+            columns.append(_profile_categorical(col, baseline[col]))
+    rng = np.random.default_rng(random_state)
+    n = len(baseline)
+    rows = np.sort(rng.choice(n, size=min(sample_rows, n), replace=False)) if sample_rows < n else np.arange(n)
+    sample = encode_rows(baseline, columns, rows)
+    return Profile(columns=columns, n_rows=n, name=name, sample=sample)
+
+
+def check_frame(df, what: str) -> None:
+    """Raise DriftError unless df is a non-empty DataFrame with unique column names."""
+    if not isinstance(df, pd.DataFrame):
+        raise DriftError(f"{what} must be a pandas DataFrame, got {type(df).__name__}")
+    if df.shape[1] == 0:
+        raise DriftError(f"{what} has no columns")
+    if len(df) == 0:
+        raise DriftError(f"{what} is empty (0 rows); drift needs rows on both sides")
+    dupes = df.columns[df.columns.duplicated()].tolist()
+    if dupes:
+        raise DriftError(f"{what} has duplicate column names {dupes}")
+
+
+def column_kinds(df: pd.DataFrame, categorical: list[str] | None) -> dict:
+    """Map each column to 'numeric' or 'categorical' (explicit list, else by dtype)."""
+    if categorical is not None:
+        if isinstance(categorical, str):
+            categorical = [categorical]
+        unknown = [c for c in categorical if c not in df.columns]
+        if unknown:
+            raise DriftError(f"categorical names columns not in the baseline: {unknown}; columns are {list(df.columns)}")
+    kinds = {}
+    for col in df.columns:
+        dtype = df[col].dtype
+        if categorical is not None:
+            kinds[col] = "categorical" if col in categorical else "numeric"
+        elif pd.api.types.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+            kinds[col] = "categorical"
+        elif pd.api.types.is_numeric_dtype(dtype):
+            kinds[col] = "numeric"
+        elif pd.api.types.is_string_dtype(dtype) or dtype == object:
+            kinds[col] = "categorical"
+        else:
+            raise DriftError(
+                f"column {col!r} has dtype {dtype}, which drift detection does not compare; "
+                "drop it (df.drop(columns=[...])) or convert it to numbers or text"
+            )
+    return kinds
+
+
+def numeric_values(series: pd.Series, col: str, what: str) -> np.ndarray:
+    """Return the column as float64 with NaN for nulls, or raise DriftError naming the bad value."""
+    dtype = series.dtype
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        x = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        converted = pd.to_numeric(series, errors="coerce")
+        bad = converted.isna() & series.notna()
+        if bad.any():
+            example = series[bad].iloc[0]
+            raise DriftError(
+                f"column {col!r} is numeric but the {what} holds non-numeric values such as {example!r} "
+                f"({int(bad.sum())} rows); clean it, or declare it categorical"
+            )
+        x = converted.to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isinf(x).any():
+        raise DriftError(f"column {col!r} in the {what} holds infinite values; only finite numbers are allowed")
+    return x
+
+
+def _profile_numeric(col: str, x: np.ndarray) -> NumericProfile:
+    """Sort the baseline column once and keep the quantile sketch."""
+    n_all = len(x)
+    x = x[~np.isnan(x)]
+    n = len(x)
+    if n == 0:
+        raise DriftError(f"column {col!r} is all null in the baseline; drop it or fill it")
+    s = np.sort(x)
+    g = min(GRID, n)
+    values = s[cell_edges_index(n, g)]
+    below = np.searchsorted(s, values, "left").astype(np.int64)
+    upto = np.searchsorted(s, values, "right").astype(np.int64)
+    lo, hi = float(s[0]), float(s[-1])
+    mean = float(s.mean())
+    std = float(s.std(ddof=1)) if n > 1 else 0.0
+    s -= mean  # centred sums keep the integrals accurate for columns far from zero
+    integral = quantile_integral(s, g) / n
+    return NumericProfile(
+        name=col, n=n, n_null=n_all - n, min=lo, max=hi, mean=mean, std=std,
+        values=values, below=below, upto=upto, integral=integral,
+    )
+
+
+def cell_edges_index(n: int, g: int) -> np.ndarray:
+    """Indexes of the order statistics at u = k/g (k = 0..g) of n sorted values."""
+    return np.minimum((np.arange(g + 1) * n) // g, n - 1)
+
+
+def quantile_integral(s: np.ndarray, g: int) -> np.ndarray:
+    """Integral of the empirical quantile function of sorted s, times len(s), from 0 to k/g for k = 0..g."""
+    n = len(s)
+    csum = np.empty(n + 1)
+    csum[0] = 0.0
+    np.cumsum(s, out=csum[1:])
+    pos = np.arange(g + 1) * (n / g)
+    whole = np.floor(pos).astype(np.int64)
+    frac = pos - whole
+    nxt = s[np.minimum(whole, n - 1)]
+    return csum[whole] + frac * nxt
+
+
+def _profile_categorical(col: str, series: pd.Series) -> CategoricalProfile:
+    """Count each category once (null is its own category)."""
+    codes, uniques = factorize(series)
+    n_null = int((codes < 0).sum())
+    if n_null == len(series):
+        raise DriftError(f"column {col!r} is all null in the baseline; drop it or fill it")
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    order = np.argsort(-counts, kind="stable")
+    categories = [_plain(v) for v in np.asarray(uniques, dtype=object)[order]]
+    return CategoricalProfile(name=col, categories=categories, counts=counts[order].astype(np.int64), n_null=n_null)
+
+
+def factorize(series: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes (-1 = null) and the distinct values; cheap for category dtype."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return np.asarray(series.cat.codes), series.cat.categories
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    return np.asarray(codes), pd.Index(uniques)
+
+
+def _plain(v):
+    """A JSON-friendly Python value for a category."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, (str, bool, int)) or v is None:
+        return v
+    if isinstance(v, float):
+        return v
+    return str(v)
+
+
+OTHER_CODE = 250  # categories past the 250 most frequent share one code for the classifier
+UNSEEN_CODE = 251
+
+
+def encode_rows(df: pd.DataFrame, columns: list, rows: np.ndarray) -> np.ndarray:
+    """Encode some rows as float32 for the classifier: numbers as is, categories as baseline index."""
+    out = np.empty((len(rows), len(columns)), dtype=np.float32)
+    for j, c in enumerate(columns):
+        part = df[c.name].iloc[rows]
+        if c.kind == "numeric":
+            out[:, j] = numeric_values(part, c.name, "data")
+        else:
+            codes, uniques = factorize(part)
+            pos = category_positions(c, uniques)
+            out[:, j] = classifier_codes(pos, codes)
+    return out
+
+
+def category_positions(c: CategoricalProfile, uniques) -> np.ndarray:
+    """Index of each distinct target value in the baseline categories, -1 if unseen."""
+    if len(uniques) == 0:
+        return np.empty(0, dtype=np.int64)
+    index = pd.Index(c.categories, dtype=object)
+    return np.asarray(index.get_indexer(pd.Index(np.asarray(uniques, dtype=object), dtype=object)))
+
+
+def classifier_codes(pos: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Per-row classifier code: baseline index (capped), UNSEEN_CODE, or NaN for null."""
+    mapped = np.where(pos < 0, UNSEEN_CODE, np.minimum(pos, OTHER_CODE)).astype(np.float32)
+    out = np.full(len(codes), np.nan, dtype=np.float32)
+    ok = codes >= 0
+    out[ok] = mapped[codes[ok]]
+    return out
+
+
+def sturges_bins(n_smaller: int) -> int:
+    """Azure ML v2's bin count: ceil(log2(n) + 1) for the smaller of the two samples."""
+    return max(1, math.ceil(math.log2(max(n_smaller, 1)) + 1))

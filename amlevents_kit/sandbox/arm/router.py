@@ -1,0 +1,103 @@
+"""The route table: which handler answers which method and path."""
+
+from __future__ import annotations
+
+import logging
+import re
+import traceback
+import uuid
+from dataclasses import dataclass
+from typing import Callable
+
+from .errors import ArmError, not_implemented
+from .http import Request, Response
+
+log = logging.getLogger("amlevents_kit.sandbox")
+
+# Path fragments shared by the providers' urls.py files.
+SUB = r"/subscriptions/(?P<subscription>[^/]+)"
+RG = SUB + r"/resourceGroups/(?P<resource_group>[^/]+)"
+NAME = r"(?P<name>[^/]+)"
+
+Handler = Callable[..., Response]
+
+
+@dataclass
+class Route:
+    """One route: a method, an anchored case-insensitive path pattern and its handler.
+
+    ``namespace`` names the resource provider the route belongs to, so that the router can answer
+    ``MissingSubscriptionRegistration`` for writes into a provider that is not registered, as ARM does.
+    ``arm`` routes require an ``api-version`` query parameter; data-plane routes do not.
+    """
+
+    method: str
+    pattern: str
+    handler: Handler
+    namespace: str | None = None
+    arm: bool = True
+
+    def __post_init__(self) -> None:
+        self.method = self.method.upper()
+        self.regex = re.compile("^" + self.pattern + "$", re.IGNORECASE)
+
+
+class Router:
+    """Dispatches requests to routes and turns every failure into an ARM error body."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+        self.registration_check: Callable[[str, str, str], None] | None = None
+        self.known_namespaces: set[str] = set()
+
+    def add(self, routes: list[Route]) -> None:
+        self.routes.extend(routes)
+        for r in routes:
+            if r.namespace:
+                self.known_namespaces.add(r.namespace.lower())
+
+    def dispatch(self, request: Request) -> Response:
+        try:
+            response = self._dispatch(request)
+        except ArmError as err:
+            response = Response(err.status, err.body(), dict(err.headers))
+        except Exception as exc:  # a bug of ours: say so, in ARM's shape, and log the traceback
+            log.error("sandbox error on %s %s\n%s", request.method, request.path, traceback.format_exc())
+            response = Response(500, {"error": {"code": "InternalServerError",
+                                                "message": f"The sandbox failed: {type(exc).__name__}: {exc}"}})
+        response.headers.setdefault("x-ms-request-id", str(uuid.uuid4()))
+        response.headers.setdefault("x-ms-correlation-request-id",
+                                    request.headers.get("x-ms-correlation-request-id") or str(uuid.uuid4()))
+        return response
+
+    def _dispatch(self, request: Request) -> Response:
+        path_matched = False
+        for route in self.routes:
+            match = route.regex.match(request.path)
+            if not match:
+                continue
+            path_matched = True
+            if route.method != request.method:
+                continue
+            if route.arm and not request.api_version:
+                raise ArmError(400, "MissingApiVersionParameter",
+                               "The api-version query parameter (?api-version=) is required for all requests.")
+            if route.namespace and self.registration_check and request.method != "GET":
+                self.registration_check(match.groupdict().get("subscription", ""), route.namespace, request.method)
+            return route.handler(request, **match.groupdict())
+        if path_matched:
+            raise ArmError(405, "MethodNotAllowed",
+                           f"The method '{request.method}' is not allowed on '{request.path}'.")
+        namespace = _namespace_of(request.path)
+        if namespace and namespace.lower() not in self.known_namespaces:
+            raise ArmError(400, "InvalidResourceNamespace",
+                           f"The resource namespace '{namespace}' is invalid or not emulated by the sandbox.")
+        raise not_implemented(request.method, request.path)
+
+
+def _namespace_of(path: str) -> str | None:
+    parts = path.split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part.lower() == "providers" and parts[i + 1]:
+            return parts[i + 1]
+    return None

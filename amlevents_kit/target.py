@@ -1,0 +1,193 @@
+"""Where the lessons' Azure SDK calls go: real Azure, or the local sandbox.
+
+``connect()`` returns a target; lessons build every client through it, so the same cells run on
+both::
+
+    target = connect()                                   # the sandbox, unless told otherwise
+    rm = target.client(ResourceManagementClient)
+    ml = target.ml_client()
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from azure.core.credentials import AccessToken
+
+ClientT = TypeVar("ClientT")
+
+TARGET_ENV = "AMLEVENTS_TARGET"
+SANDBOX_URL_ENV = "AMLEVENTS_SANDBOX_URL"
+SANDBOX_CA_ENV = "AMLEVENTS_SANDBOX_CA"
+
+
+class SandboxCredential:
+    """A token credential for the sandbox: it signs nothing, and the sandbox asks for nothing more."""
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken("sandbox-token", int(time.time()) + 3600)
+
+    def get_token_info(self, *scopes: str, options: Any = None):
+        from azure.core.credentials import AccessTokenInfo
+        return AccessTokenInfo("sandbox-token", int(time.time()) + 3600)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Target:
+    """The subscription, resource group and workspace the lessons act on, and how to reach them."""
+
+    kind: str
+    credential: Any
+    subscription_id: str
+    resource_group: str
+    workspace_name: str
+    location: str = "eastus"
+    _client_kwargs: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def workspace_id(self) -> str:
+        """The workspace's ARM id: the topic of its events and the scope of its subscriptions."""
+        return (f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+                f"/providers/Microsoft.MachineLearningServices/workspaces/{self.workspace_name}")
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.kind == "sandbox"
+
+    def client(self, client_class: type[ClientT], **kwargs: Any) -> ClientT:
+        """Build any azure-mgmt-* client (``ResourceManagementClient``, ``EventGridManagementClient`` …)."""
+        params = inspect.signature(client_class.__init__).parameters
+        args: list[Any] = [self.credential]
+        if "subscription_id" in params:
+            args.append(self.subscription_id)
+        return client_class(*args, **{**self._client_kwargs, **kwargs})
+
+    def ml_client(self, **kwargs: Any):
+        """An ``azure.ai.ml.MLClient`` on the workspace (azure-ai-ml is imported only now: it is heavy)."""
+        from azure.ai.ml import MLClient
+        return MLClient(self.credential, self.subscription_id, self.resource_group, self.workspace_name,
+                        **{**self._ml_kwargs(), **kwargs})
+
+    def _ml_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    def summary(self) -> dict[str, str]:
+        return {"target": self.kind, "subscription": self.subscription_id,
+                "resource group": self.resource_group, "workspace": self.workspace_name,
+                "location": self.location}
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in self.summary().items())
+        return f"<table>{rows}</table>"
+
+
+@dataclass
+class AzureTarget(Target):
+    """Real Azure: ``DefaultAzureCredential`` and the workspace named by ``config.json``."""
+
+    def _ml_kwargs(self) -> dict[str, Any]:
+        # Name the public cloud: a sandbox MLClient built earlier in the kernel must not steer this one.
+        return {"cloud": "AzureCloud"}
+
+
+@dataclass
+class SandboxTarget(Target):
+    """The local sandbox, reached in-process (default) or over its loopback HTTPS server."""
+
+    sandbox: Any = None
+    url: str | None = None
+    ca_path: str | None = None
+
+    def _ml_kwargs(self) -> dict[str, Any]:
+        return {"transport": self._client_kwargs["transport"], "enable_telemetry": False}
+
+    def summary(self) -> dict[str, str]:
+        out = super().summary()
+        out["reached"] = f"over HTTPS at {self.url}" if self.url else "in-process"
+        if self.sandbox is not None:
+            out["state folder"] = str(self.sandbox.folder)
+        return out
+
+    def serve(self, *, port: int = 0) -> dict[str, str]:
+        """Start the loopback HTTPS server for other processes; returns its URL and CA path."""
+        server = self.sandbox.serve(port=port)
+        return {"base_url": server.base_url, "ca_path": str(server.ca_path)}
+
+
+def connect(target: str | None = None, *, folder: str | Path | None = None, url: str | None = None,
+            ca_path: str | Path | None = None, config: str | Path | None = None,
+            credential: Any = None) -> Target:
+    """The lessons' target: the sandbox unless ``target="azure"`` or ``$AMLEVENTS_TARGET=azure``.
+
+    Sandbox options: ``folder`` (state folder, default ``$AMLEVENTS_SANDBOX_DIR`` or
+    ``~/.amlevents-kit/sandbox``), or ``url``/``ca_path`` (default ``$AMLEVENTS_SANDBOX_URL`` and
+    ``$AMLEVENTS_SANDBOX_CA``) to use a sandbox served by another process.
+    Azure options: ``config`` (path to the workspace's ``config.json``), ``credential``.
+    """
+    kind = (target or os.environ.get(TARGET_ENV) or "sandbox").strip().lower()
+    if kind == "azure":
+        return _connect_azure(config, credential)
+    if kind != "sandbox":
+        raise ValueError(f"connect(target={target!r}): the target must be 'sandbox' or 'azure'.")
+    return _connect_sandbox(folder, url or os.environ.get(SANDBOX_URL_ENV),
+                            ca_path or os.environ.get(SANDBOX_CA_ENV))
+
+
+def _connect_sandbox(folder: str | Path | None, url: str | None, ca_path: str | Path | None) -> SandboxTarget:
+    from .sandbox import Sandbox, defaults
+    common = dict(kind="sandbox", credential=SandboxCredential(), subscription_id=defaults.SUBSCRIPTION_ID,
+                  resource_group=defaults.RESOURCE_GROUP, workspace_name=defaults.WORKSPACE_NAME,
+                  location=defaults.LOCATION)
+    if url:
+        if not ca_path:
+            raise ValueError("connect(url=...): also give ca_path (the sandbox server prints it) "
+                             f"or set ${SANDBOX_CA_ENV}.")
+        from .sandbox.arm.transport import RemoteTransport
+        transport = RemoteTransport(url.rstrip("/"), str(ca_path))
+        return SandboxTarget(**common, url=url.rstrip("/"), ca_path=str(ca_path),
+                             _client_kwargs={"base_url": url.rstrip("/"), "connection_verify": str(ca_path),
+                                             "polling_interval": 0, "transport": transport})
+    sandbox = Sandbox.open(folder)
+    return SandboxTarget(**common, sandbox=sandbox,
+                         _client_kwargs={"transport": sandbox.transport, "polling_interval": 0})
+
+
+def find_config(start: str | Path | None = None) -> Path | None:
+    """The workspace ``config.json`` Azure ML tools look for: here or above, also in ``.azureml/``."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in [here, *here.parents]:
+        for candidate in (folder / "config.json", folder / ".azureml" / "config.json"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _connect_azure(config: str | Path | None, credential: Any) -> AzureTarget:
+    path = Path(config) if config else find_config()
+    if path is None:
+        raise FileNotFoundError(
+            "connect('azure') needs the workspace's config.json (download it from the Azure ML studio: "
+            "workspace menu > 'Download config file') in this folder or one above, or config=<path>.")
+    try:
+        data = json.loads(Path(path).read_text())
+    except ValueError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from None
+    missing = [k for k in ("subscription_id", "resource_group", "workspace_name") if not data.get(k)]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}; it needs subscription_id, resource_group "
+                         "and workspace_name.")
+    if credential is None:
+        from azure.identity import DefaultAzureCredential
+        credential = DefaultAzureCredential()
+    return AzureTarget(kind="azure", credential=credential, subscription_id=data["subscription_id"],
+                       resource_group=data["resource_group"], workspace_name=data["workspace_name"],
+                       location=data.get("location", "eastus"))
