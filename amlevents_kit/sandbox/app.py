@@ -91,6 +91,18 @@ class Sandbox:
             self.server.start()
         return self.server
 
+    # -- events -------------------------------------------------------------------------------------
+    def publish(self, events: list[dict]) -> list[str]:
+        """Publish system events (Event Grid schema dicts) on their topic; returns their ids.
+
+        Workspace actions call this; Microsoft.EventGrid's backend matches the events against the
+        subscriptions on the topic and queues their deliveries.
+        """
+        backend = self.backends.get("eventgrid")
+        if backend is None:
+            raise RuntimeError("The sandbox has no Microsoft.EventGrid provider to publish events with.")
+        return backend.publish(events)
+
     # -- services ---------------------------------------------------------------------------------
     def add_service(self, name: str, factory: Callable[[], Service]) -> None:
         """Declare a service; it starts with the first request, or with ``ensure_services()``."""

@@ -1,0 +1,45 @@
+"""Shared fixtures: every test gets its own sandbox folder, never the learner's default one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture
+def sandbox_folder(tmp_path: Path) -> Path:
+    return tmp_path / "sandbox"
+
+
+@pytest.fixture
+def target(sandbox_folder: Path):
+    """A sandbox target on a fresh folder, closed after the test."""
+    from amlevents_kit import connect
+    t = connect(folder=sandbox_folder)
+    yield t
+    t.sandbox.close()
+
+
+@pytest.fixture
+def sandbox(target):
+    return target.sandbox
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_default_sandbox(tmp_path_factory):
+    """Code that calls connect() with no folder must not touch ~/.amlevents-kit during tests."""
+    os.environ.setdefault("AMLEVENTS_SANDBOX_DIR", str(tmp_path_factory.mktemp("default-sandbox")))
+    yield
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    path = SHARED / "fixtures"
+    if not path.is_dir():
+        pytest.skip(f"the shared fixtures are not beside the checkout ({path})")
+    return path
