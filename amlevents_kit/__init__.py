@@ -9,3 +9,7 @@ __version__ = "0.1.0"
 from .target import AzureTarget, SandboxTarget, Target, connect
 
 __all__ = ["connect", "Target", "SandboxTarget", "AzureTarget", "__version__"]
+
+from .providers import ensure_providers  # noqa: E402
+
+__all__ += ["ensure_providers"]
