@@ -1,0 +1,296 @@
+"""Score a target batch against a baseline profile: per-feature table, dataset verdict, event data."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+from .coefficient import drift_coefficient
+from .errors import DriftError
+from .profile import Profile, check_frame, classifier_codes, numeric_values, profile
+from .stats import score_categorical, score_numeric
+
+# metric -> (table column, kinds it applies to, default threshold, drift when value is above the threshold?)
+METRICS = {
+    "wasserstein": ("wasserstein", ("numeric",), 0.1, True),
+    "jensen_shannon": ("jensen_shannon", ("numeric", "categorical"), 0.1, True),
+    "psi": ("psi", ("numeric", "categorical"), 0.2, True),
+    "ks": ("ks_pvalue", ("numeric",), 0.05, False),
+    "chi2": ("chi2_pvalue", ("categorical",), 0.05, False),
+}
+# Azure ML v2 monitor metric names are accepted too.
+ALIASES = {
+    "normalized_wasserstein_distance": "wasserstein",
+    "jensen_shannon_distance": "jensen_shannon",
+    "population_stability_index": "psi",
+    "two_sample_kolmogorov_smirnov_test": "ks",
+    "pearsons_chi_squared_test": "chi2",
+}
+DEFAULT_METRIC = {"numeric": "wasserstein", "categorical": "jensen_shannon"}  # Azure ML v2 out-of-box
+RULES = ("any", "share", "coefficient")
+SUBSAMPLE = 20_000
+TABLE_COLUMNS = [
+    "feature", "kind", "metric", "value", "threshold", "drifted",
+    "wasserstein", "jensen_shannon", "psi", "ks_statistic", "ks_pvalue",
+    "chi2_statistic", "chi2_pvalue", "unseen_share", "null_share", "baseline_mean", "target_mean", "n_target",
+]
+
+
+def detect(
+    profile_or_baseline: Profile | pd.DataFrame,
+    target: pd.DataFrame,
+    *,
+    metric: str | dict | None = None,
+    threshold: float | dict | None = None,
+    rule: str = "any",
+    share: float = 0.5,
+    coefficient_threshold: float = 0.2,
+    subsample: int = SUBSAMPLE,
+    random_state: int = 0,
+) -> "DriftResult":
+    """Compare a target frame with a baseline (a Profile, or a DataFrame profiled on the spot).
+
+    metric: the per-feature metric that decides `drifted` — 'wasserstein' (normalized by the baseline
+        std; numeric default), 'jensen_shannon' (base 2; categorical default), 'psi', 'ks' (p-value)
+        or 'chi2' (p-value); a dict {'numeric': ..., 'categorical': ...} sets each kind.
+    threshold: number or dict by kind or feature name; default 0.1 for distances (Azure ML v2),
+        0.2 for PSI, 0.05 for p-values. A distance drifts above it, a p-value below it.
+    rule: dataset verdict — 'any' feature drifted (Azure ML v2), a 'share' of features >= share
+        (Evidently), or drift 'coefficient' > coefficient_threshold (Azure ML v1's classifier MCC).
+    subsample: rows per side for the drift-coefficient classifier.
+    Extra target columns are ignored; missing ones are an error.
+    """
+    if rule not in RULES:
+        raise DriftError(f"rule must be one of {list(RULES)}, got {rule!r}")
+    if not 0 < share <= 1:
+        raise DriftError(f"share must be in (0, 1], got {share!r}")
+    if not 0 <= coefficient_threshold <= 1:
+        raise DriftError(f"coefficient_threshold must be in [0, 1], got {coefficient_threshold!r}")
+    if int(subsample) < 1:
+        raise DriftError(f"subsample must be a positive number of rows, got {subsample!r}")
+    if isinstance(profile_or_baseline, pd.DataFrame):
+        prof = profile(profile_or_baseline, sample_rows=subsample, random_state=random_state)
+    elif isinstance(profile_or_baseline, Profile):
+        prof = profile_or_baseline
+    else:
+        raise DriftError(
+            f"the first argument must be a Profile or a baseline DataFrame, got {type(profile_or_baseline).__name__}"
+        )
+    check_frame(target, "target")
+    missing = [f for f in prof.features if f not in target.columns]
+    if missing:
+        raise DriftError(f"target lacks baseline columns {missing}; target columns are {list(target.columns)}")
+    choice = _resolve(prof, metric, threshold)
+
+    m = len(target)
+    rng = np.random.default_rng(random_state)
+    rows = np.sort(rng.choice(m, size=subsample, replace=False)) if subsample < m else np.arange(m)
+    target_sample = np.empty((len(rows), len(prof.columns)), dtype=np.float32)
+    records, plots = [], {}
+    for j, col in enumerate(prof.columns):
+        if col.kind == "numeric":
+            x = numeric_values(target[col.name], col.name, "target")
+            target_sample[:, j] = x[rows]
+            row, plot = score_numeric(col, x)
+        else:
+            row, plot, (codes, pos) = score_categorical(col, target[col.name])
+            target_sample[:, j] = classifier_codes(pos, codes[rows])
+        name, thr = choice[col.name]
+        column, _, _, above = METRICS[name]
+        value = row[column]
+        row.update(feature=col.name, kind=col.kind, metric=name, value=value, threshold=thr,
+                   drifted=bool(value > thr if above else value < thr))
+        records.append(row)
+        plots[col.name] = plot
+    table = pd.DataFrame.from_records(records).reindex(columns=TABLE_COLUMNS)
+    table["drifted"] = table["drifted"].astype(bool)
+    base_sample = prof.sample
+    if len(base_sample) > subsample:
+        base_sample = base_sample[np.sort(rng.choice(len(base_sample), subsample, replace=False))]
+    return DriftResult(
+        table=table, rule=rule, share=share, coefficient_threshold=coefficient_threshold,
+        n_baseline=prof.n_rows, n_target=m, baseline_name=prof.name, plots=plots,
+        samples=(base_sample, target_sample, np.array([c.kind == "categorical" for c in prof.columns])),
+        random_state=random_state,
+    )
+
+
+def _resolve(prof: Profile, metric, threshold) -> dict:
+    """Pick (metric, threshold) for every feature from the metric/threshold arguments."""
+    by_kind = dict(DEFAULT_METRIC)
+    if isinstance(metric, dict):
+        unknown = set(metric) - set(by_kind)
+        if unknown:
+            raise DriftError(f"metric dict keys must be 'numeric' and/or 'categorical', got {sorted(unknown)}")
+        items = metric.items()
+    elif metric is None:
+        items = []
+    elif isinstance(metric, str):
+        name = ALIASES.get(metric, metric)
+        if name not in METRICS:
+            raise DriftError(f"metric must be one of {list(METRICS)} (or an Azure ML v2 name), got {metric!r}")
+        items = [(kind, name) for kind in METRICS[name][1]]
+    else:
+        raise DriftError(f"metric must be a name or a dict by kind, got {type(metric).__name__}")
+    for kind, name in items:
+        name = ALIASES.get(name, name)
+        if name not in METRICS or kind not in METRICS[name][1]:
+            allowed = [k for k, v in METRICS.items() if kind in v[1]]
+            raise DriftError(f"metric for {kind} features must be one of {allowed}, got {name!r}")
+        by_kind[kind] = name
+    if threshold is not None and not isinstance(threshold, dict):
+        threshold = {"numeric": threshold, "categorical": threshold}
+    threshold = threshold or {}
+    unknown = set(threshold) - {"numeric", "categorical"} - set(prof.features)
+    if unknown:
+        raise DriftError(f"threshold keys must be 'numeric', 'categorical' or feature names, got {sorted(unknown)}")
+    out = {}
+    for col in prof.columns:
+        name = by_kind[col.kind]
+        thr = threshold.get(col.name, threshold.get(col.kind, METRICS[name][2]))
+        try:
+            thr = float(thr)
+        except (TypeError, ValueError):
+            raise DriftError(f"threshold for {col.name!r} must be a number, got {thr!r}") from None
+        if not np.isfinite(thr) or thr < 0:
+            raise DriftError(f"threshold for {col.name!r} must be a finite number >= 0, got {thr!r}")
+        out[col.name] = (name, thr)
+    return out
+
+
+class DriftResult:
+    """The outcome of detect(): a tidy per-feature table, the dataset verdict, plots and event data."""
+
+    def __init__(self, *, table, rule, share, coefficient_threshold, n_baseline, n_target, baseline_name,
+                 plots, samples, random_state):
+        self.table: pd.DataFrame = table
+        self.rule = rule
+        self.share = share
+        self.coefficient_threshold = coefficient_threshold
+        self.n_baseline = n_baseline
+        self.n_target = n_target
+        self.baseline_name = baseline_name
+        self._plots = plots
+        self._samples = samples
+        self._random_state = random_state
+        self._coefficient: float | None = None
+
+    @property
+    def drift_coefficient(self) -> float:
+        """Azure ML v1's DriftCoefficient (classifier MCC, 0..1); trained on first use, then cached."""
+        if self._coefficient is None:
+            base, target, categorical = self._samples
+            self._coefficient = drift_coefficient(base, target, categorical, random_state=self._random_state)
+        return self._coefficient
+
+    @property
+    def drifted_features(self) -> list[str]:
+        """Features whose metric crossed its threshold, most severe first."""
+        t = self.table[self.table["drifted"]]
+        return list(t.loc[_severity(t).sort_values(ascending=False).index, "feature"])
+
+    @property
+    def drifted_share(self) -> float:
+        """Share of features that drifted."""
+        return float(self.table["drifted"].mean())
+
+    @property
+    def drifted(self) -> bool:
+        """Dataset verdict by the chosen rule."""
+        if self.rule == "any":
+            return bool(self.table["drifted"].any())
+        if self.rule == "share":
+            return self.drifted_share >= self.share
+        return self.drift_coefficient > self.coefficient_threshold
+
+    def verdict(self) -> str:
+        """One sentence saying what the rule concluded and why."""
+        k, total = int(self.table["drifted"].sum()), len(self.table)
+        if self.rule == "any":
+            why = f"{k} of {total} features over their threshold (rule: any)"
+        elif self.rule == "share":
+            why = f"{k} of {total} features drifted = {self.drifted_share:.0%}, rule: share >= {self.share:.0%}"
+        else:
+            why = f"drift coefficient {self.drift_coefficient:.3f}, rule: > {self.coefficient_threshold}"
+        return f"{'Drift' if self.drifted else 'No drift'}: {why}"
+
+    def plot(self, ax=None):
+        """Bar chart of each feature's metric against its threshold; returns the matplotlib Figure."""
+        from .plots import plot_drift
+
+        return plot_drift(self, ax=ax)
+
+    def plot_features(self, features=None, *, top: int = 3):
+        """Baseline vs target distributions for the given (or the top drifted) features; returns the Figure."""
+        from .plots import plot_features
+
+        return plot_features(self, features, top=top)
+
+    def to_event_data(self, *, data_drift_id: str, data_drift_name: str, run_id: str, base_dataset_id: str,
+                      target_dataset_id: str, start_time=None, end_time=None) -> dict:
+        """The `data` of a Microsoft.MachineLearningServices.DatasetDriftDetected event (camelCase keys).
+
+        start_time/end_time: datetime (naive means UTC), ISO 8601 string, or None.
+        """
+        for key, value in (("data_drift_id", data_drift_id), ("data_drift_name", data_drift_name),
+                           ("run_id", run_id), ("base_dataset_id", base_dataset_id),
+                           ("target_dataset_id", target_dataset_id)):
+            if not isinstance(value, str) or not value:
+                raise DriftError(f"{key} must be a non-empty string, got {value!r}")
+        return {
+            "dataDriftId": data_drift_id,
+            "dataDriftName": data_drift_name,
+            "runId": run_id,
+            "baseDatasetId": base_dataset_id,
+            "targetDatasetId": target_dataset_id,
+            "driftCoefficient": float(self.drift_coefficient),
+            "startTime": _iso(start_time, "start_time"),
+            "endTime": _iso(end_time, "end_time"),
+        }
+
+    def __repr__(self) -> str:
+        return f"<DriftResult {self.verdict()}; drifted: {self.drifted_features}>"
+
+    def _repr_html_(self) -> str:
+        coef = (f"{self._coefficient:.3f}" if self._coefficient is not None
+                else "not computed yet (read <code>.drift_coefficient</code>)")
+        shown = self.table[["feature", "kind", "metric", "value", "threshold", "drifted"]]
+        styled = shown.style.format({"value": "{:.4f}", "threshold": "{:.3g}"}).apply(
+            lambda r: ["background-color: #f8d7da" if r["drifted"] else "" for _ in r], axis=1
+        ).hide(axis="index")
+        return (
+            f"<div><p><b>{html.escape(self.verdict())}</b><br>"
+            f"baseline {self.n_baseline:,} rows{' (' + html.escape(self.baseline_name) + ')' if self.baseline_name else ''}, "
+            f"target {self.n_target:,} rows; drift coefficient: {coef}</p>{styled.to_html()}</div>"
+        )
+
+
+def _severity(table: pd.DataFrame) -> pd.Series:
+    """How far past its threshold each feature is (>1 = drifted), comparable across metrics."""
+    above = table["metric"].map(lambda m: METRICS[m][3])
+    value, thr = table["value"].astype(float), table["threshold"].astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(above, value / thr, thr / value)
+    return pd.Series(np.nan_to_num(ratio, nan=0.0, posinf=1e9), index=table.index)
+
+
+def _iso(value, key: str):
+    """ISO 8601 text for an event time, or None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise DriftError(f"{key} must be an ISO 8601 time such as '2019-07-04T00:00:00+00:00', got {value!r}") from None
+        return value
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.isoformat()
+    raise DriftError(f"{key} must be a datetime, an ISO 8601 string or None, got {type(value).__name__}")
