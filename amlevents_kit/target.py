@@ -41,7 +41,7 @@ class SandboxCredential:
         pass
 
 
-@dataclass
+@dataclass(repr=False)
 class Target:
     """The subscription, resource group and workspace the lessons act on, and how to reach them."""
 
@@ -85,12 +85,16 @@ class Target:
                 "resource group": self.resource_group, "workspace": self.workspace_name,
                 "location": self.location}
 
+    def __repr__(self) -> str:
+        details = ", ".join(f"{k}={v!r}" for k, v in self.summary().items() if k != "target")
+        return f"<{type(self).__name__} {details}>"
+
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in self.summary().items())
         return f"<table>{rows}</table>"
 
 
-@dataclass
+@dataclass(repr=False)
 class AzureTarget(Target):
     """Real Azure: ``DefaultAzureCredential`` and the workspace named by ``config.json``."""
 
@@ -99,7 +103,7 @@ class AzureTarget(Target):
         return {"cloud": "AzureCloud"}
 
 
-@dataclass
+@dataclass(repr=False)
 class SandboxTarget(Target):
     """The local sandbox, reached in-process (default) or over its loopback HTTPS server."""
 
