@@ -51,6 +51,50 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _az_env(args: argparse.Namespace) -> int:
+    """Print what the Azure CLI needs to use a running sandbox server as its cloud."""
+    from pathlib import Path
+    from shlex import join, quote
+    from . import azcli
+    folder = Path(args.folder or default_folder()).expanduser().resolve()
+    try:
+        info = azcli.server_info(folder)
+        _check_answers(info)
+    except (OSError, ValueError) as exc:
+        print(f"amlevents-kit sandbox az-env: {exc}", file=sys.stderr)
+        return 1
+    port = info["base_url"].rsplit(":", 1)[-1]
+    env = azcli.az_environment(info, args.config_dir or folder / "azure-cli" / port, base={})
+    az = azcli.find_az() or "az"
+    register, select, login = ([az, *c] for c in azcli.setup_commands(info))
+    if args.json:
+        print(json.dumps({"server": info, "env": {k: env[k] for k in sorted(env)},
+                          "setup": [register, select, login]}, indent=2))
+        return 0
+    print(f"# The Azure CLI (az) against the amlevents-kit sandbox at {info['base_url']}.")
+    print('# Load it into this shell with:  eval "$(amlevents-kit sandbox az-env)"')
+    print("\n".join(azcli.shell_exports(env)))
+    if az != "az":
+        print(f"alias az={quote(az)}")
+    print("# One-time setup of this config folder (skipped when already done):")
+    print(f"{join([az, 'cloud', 'show', '--name', register[4], '-o', 'none'])} 2>/dev/null || {join(register)}")
+    print(f"{join(select)} 2>/dev/null")
+    print(f"{join([az, 'account', 'show', '-o', 'none'])} 2>/dev/null || {join([*login, '-o', 'none'])}")
+    return 0
+
+
+def _check_answers(info: dict[str, str]) -> None:
+    """Raise OSError unless the server named by ``server.json`` answers (it may have died)."""
+    import ssl
+    import urllib.request
+    context = ssl.create_default_context(cafile=info["ca_path"])
+    try:
+        urllib.request.urlopen(info["base_url"] + "/metadata/endpoints", context=context, timeout=5).close()
+    except OSError as exc:
+        raise OSError(f"the sandbox server at {info['base_url']} does not answer ({exc}); "
+                      "start one with `amlevents-kit sandbox serve`.") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="amlevents-kit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -63,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
     sb.add_parser("reset", parents=[common], help="delete the sandbox's state").set_defaults(func=_reset)
     sb.add_parser("info", parents=[common], help="show the sandbox folder and clock").set_defaults(func=_info)
+    az_env = sb.add_parser("az-env", parents=[common],
+                           help="print the environment and one-time commands for the Azure CLI (az)")
+    az_env.add_argument("--config-dir", default=None,
+                        help="AZURE_CONFIG_DIR for az (default: <folder>/azure-cli/<port>)")
+    az_env.add_argument("--json", action="store_true", help="print the environment and commands as JSON")
+    az_env.set_defaults(func=_az_env)
     return parser
 
 
