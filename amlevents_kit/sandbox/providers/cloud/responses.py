@@ -44,7 +44,7 @@ class CloudResponses:
         scope = form.get("scope", "")
         if not scope:
             raise missing_parameter("scope form field", "e.g. https://management.core.windows.net//.default")
-        audience = scope.split()[0].removesuffix(".default")
+        audience = scope.split()[0].removesuffix("/.default")
         token, expires = self.backend.access_token(audience, issuer=f"{request.base_url}/{tenant}/v2.0")
         lifetime = expires - int(time.time())
         return Response(200, {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
