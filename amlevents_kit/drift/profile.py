@@ -232,7 +232,7 @@ def _profile_numeric(col: str, x: np.ndarray, grid: int) -> NumericProfile:
         raise DriftError(f"column {col!r} is all null in the baseline; drop it or fill it")
     s = np.sort(x)
     u = cell_edges(n, grid)
-    values = s[np.minimum((u * n).astype(np.int64), n - 1)]
+    values = s[np.minimum(floor_position(u * n), n - 1)]
     below = np.searchsorted(s, values, "left").astype(np.int64)
     upto = np.searchsorted(s, values, "right").astype(np.int64)
     lo, hi = float(s[0]), float(s[-1])
@@ -259,15 +259,20 @@ def cell_edges(n: int, grid: int) -> np.ndarray:
     return np.unique(np.concatenate((body, tail, 1.0 - tail)))
 
 
+def floor_position(pos: np.ndarray) -> np.ndarray:
+    """Floor of u * n positions, forgiving the rounding that makes (k / n) * n land just below k."""
+    return np.floor(np.asarray(pos) + 1e-9).astype(np.int64)
+
+
 def quantile_integral(s: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Integral of the empirical quantile function of sorted s, times len(s), from 0 to each u."""
     n = len(s)
     pos = u * n
-    whole = np.minimum(np.floor(pos).astype(np.int64), n)
-    frac = pos - whole
+    whole = np.minimum(floor_position(pos), n)
+    frac = np.maximum(pos - whole, 0.0)
     # Prefix sums s[:whole] from segment sums (cheaper than a full cumsum of s).
-    starts = np.unique(whole[whole < n])
-    seg = np.add.reduceat(s, starts) if len(starts) else np.empty(0)
+    starts = np.unique(np.concatenate(([0], whole[whole < n])))
+    seg = np.add.reduceat(s, starts)
     prefix = np.concatenate(([0.0], np.cumsum(seg)))  # prefix[i] = sum of s[:starts[i]], last = total
     at = np.searchsorted(starts, whole)
     head = np.where(whole >= n, prefix[-1], prefix[np.minimum(at, len(starts))])
