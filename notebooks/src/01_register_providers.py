@@ -77,9 +77,11 @@ print(" → ".join(register_and_wait("Microsoft.EventGrid")))
 # %% [markdown]
 # ## What happens if you forget?
 #
-# Creating a resource of an unregistered provider fails with `MissingSubscriptionRegistration` (HTTP 409). The Azure
-# SDK catches that error and **registers the provider for you**, waiting in steps of 10 seconds, then retries your
-# call: convenient, but it hides a slow first call. Registering first keeps the lessons fast and explicit.
+# Creating a resource of an unregistered provider fails with `MissingSubscriptionRegistration` (HTTP 409). For
+# ordinary calls the Azure SDK for Python catches that error, **registers the provider for you**, waits in steps of
+# 10 seconds and retries: convenient, but it hides a slow first call. Long-running creates (an event subscription,
+# an endpoint) are sent differently and simply fail with the 409. Registering first keeps the lessons fast and
+# explicit.
 
 # %% [markdown]
 # ## The same with a panel

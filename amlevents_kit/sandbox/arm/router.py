@@ -26,8 +26,8 @@ Handler = Callable[..., Response]
 class Route:
     """One route: a method, an anchored case-insensitive path pattern and its handler.
 
-    ``namespace`` names the resource provider the route belongs to, so that the router can answer
-    ``MissingSubscriptionRegistration`` for writes into a provider that is not registered, as ARM does.
+    ``namespace`` names the resource provider the route belongs to; for every such provider the router
+    answers ``MissingSubscriptionRegistration`` to writes while it is not registered, as ARM does.
     ``arm`` routes require an ``api-version`` query parameter; data-plane routes do not.
     """
 
@@ -71,6 +71,10 @@ class Router:
         return response
 
     def _dispatch(self, request: Request) -> Response:
+        namespace = _namespace_of(request.path)
+        if (namespace and self.registration_check and request.method != "GET"
+                and namespace.lower() in self.known_namespaces and _is_resource_path(request.path)):
+            self.registration_check(_subscription_of(request.path), namespace, request.method)
         path_matched = False
         for route in self.routes:
             match = route.regex.match(request.path)
@@ -82,8 +86,6 @@ class Router:
             if route.arm and not request.api_version:
                 raise ArmError(400, "MissingApiVersionParameter",
                                "The api-version query parameter (?api-version=) is required for all requests.")
-            if route.namespace and self.registration_check and request.method != "GET":
-                self.registration_check(match.groupdict().get("subscription", ""), route.namespace, request.method)
             return route.handler(request, **match.groupdict())
         if path_matched:
             raise ArmError(405, "MethodNotAllowed",
@@ -96,8 +98,24 @@ class Router:
 
 
 def _namespace_of(path: str) -> str | None:
+    """The resource provider a path belongs to: the one after its *last* ``/providers/``.
+
+    ``…/workspaces/ws/providers/Microsoft.EventGrid/eventSubscriptions/x`` belongs to Event Grid.
+    """
     parts = path.split("/")
-    for i, part in enumerate(parts[:-1]):
-        if part.lower() == "providers" and parts[i + 1]:
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i].lower() == "providers" and parts[i + 1]:
             return parts[i + 1]
     return None
+
+
+def _is_resource_path(path: str) -> bool:
+    """True for a resource or action under a provider, not the provider's own register/get routes."""
+    parts = path.split("/")
+    last = max(i for i, p in enumerate(parts) if p.lower() == "providers")
+    return len(parts) - last - 2 >= 2
+
+
+def _subscription_of(path: str) -> str:
+    parts = path.split("/")
+    return parts[2] if len(parts) > 2 and parts[1].lower() == "subscriptions" else ""
