@@ -1,0 +1,109 @@
+"""The real Azure CLI (azure-cli 2.91, from .venv-az) against a served sandbox, as a custom cloud.
+
+Every az process runs with the environment `amlevents-kit sandbox az-env` prints, plus an audit
+hook (sitecustomize.py on PYTHONPATH) that logs each socket.getaddrinfo/connect: the tests check
+that az only ever reached 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from azure.mgmt.resource.resources import ResourceManagementClient
+
+from amlevents_kit import azcli, cli, connect
+
+pytestmark = pytest.mark.azcli
+
+ROOT = Path(__file__).resolve().parents[2]
+AZ = ROOT / ".venv-az" / "bin" / "az"
+
+AUDIT_HOOK = '''
+import os, sys
+_log = os.environ.get("AMLEVENTS_SOCKET_AUDIT")
+if _log:
+    def _audit(event, args):
+        if event == "socket.getaddrinfo":
+            host = args[0]
+        elif event == "socket.connect" and isinstance(args[1], tuple):
+            host = args[1][0]
+        else:
+            return
+        with open(_log, "a") as f:
+            f.write(f"{event} {host}\\n")
+    sys.addaudithook(_audit)
+'''
+
+
+@pytest.fixture(scope="module")
+def az(tmp_path_factory):
+    """A served sandbox, az configured for it (cloud register, cloud set, login --identity), and a runner."""
+    if not AZ.is_file():
+        pytest.skip(f"azure-cli is not installed in {AZ.parent.parent}: run scripts/install-azure-cli.sh")
+    tmp = tmp_path_factory.mktemp("azcli")
+    target = connect(folder=tmp / "sandbox")
+    info = target.serve()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(["sandbox", "az-env", "--folder", str(tmp / "sandbox"), "--json",
+                         "--config-dir", str(tmp / "azconfig")]) == 0
+    printed = json.loads(out.getvalue())
+    hook = tmp / "audit"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(AUDIT_HOOK)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "MSI_", "IDENTITY_"))}
+    env = {**base, **printed["env"], "PYTHONPATH": str(hook), "AMLEVENTS_SOCKET_AUDIT": str(hook / "log.txt")}
+
+    def run(*args: str) -> azcli.AzResult:
+        return azcli.run_az(args, env=env, az=str(AZ))
+
+    setup = [azcli.run_az(command[1:], env=env, az=str(AZ)) for command in printed["setup"]]
+    ns = SimpleNamespace(target=target, info=info, env=env, run=run, setup=setup, audit=hook / "log.txt")
+    yield ns
+    target.sandbox.close()
+
+
+def hosts_reached(az) -> set[str]:
+    return {line.split()[1] for line in az.audit.read_text().splitlines()} if az.audit.exists() else set()
+
+
+def test_cloud_register_and_managed_identity_login(az):
+    register, select, login = az.setup
+    assert register.returncode == 0, register.stderr
+    assert select.returncode == 0 and "Switched active cloud to 'AmleventsSandbox'" in select.stderr
+    assert login.returncode == 0, login.stderr
+    [account] = login.json
+    assert account["environmentName"] == "AmleventsSandbox"
+    assert account["id"] == az.target.subscription_id
+    assert account["tenantId"] == account["homeTenantId"] == "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+    assert account["user"]["type"] == "servicePrincipal"
+    clouds = (Path(az.env["AZURE_CONFIG_DIR"]) / "clouds.config").read_text()
+    assert f"resource_manager = {az.info['base_url']}/" in clouds
+    assert hosts_reached(az) == {"127.0.0.1"}
+
+
+def test_provider_register_and_show(az):
+    """The guide's `az provider register` / `az provider show`: Registering, then Registered."""
+    rm = az.target.client(ResourceManagementClient)
+    ns = "Microsoft.EventGrid"
+    assert rm.providers.get(ns).registration_state == "NotRegistered"
+
+    registered = az.run("provider", "register", "--namespace", ns)
+    assert registered.returncode == 0, registered.stderr
+    assert "Registering is still on-going" in registered.stderr
+
+    shown = az.run("provider", "show", "--namespace", ns, "--query", "registrationState")
+    assert (shown.returncode, shown.json) == (0, "Registering")
+    assert rm.providers.get(ns).registration_state == "Registering"
+
+    az.target.sandbox.clock.advance(seconds=5)  # registration takes 2 s of sandbox time
+    shown = az.run("provider", "show", "--namespace", ns, "--query", "registrationState")
+    assert (shown.returncode, shown.json) == (0, "Registered")
+    assert rm.providers.get(ns).registration_state == "Registered"
+    assert hosts_reached(az) == {"127.0.0.1"}
