@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import types as t
-from .models import DATA_CLASSES, GenericEventData, _json_type, parse_time
+from .models import DATA_CLASSES, GenericEventData, json_type, parse_time
 from .validate import EventValidationError, detect_schema, lookup, validate_event
 
 
@@ -21,7 +21,7 @@ def format_time(value: datetime | str | None) -> str:
             raise EventValidationError([("time", f"expected an ISO 8601 timestamp, got {value!r}")])
         return value
     if not isinstance(value, datetime):
-        raise EventValidationError([("time", f"expected a datetime or ISO 8601 string, got {_json_type(value)}")])
+        raise EventValidationError([("time", f"expected a datetime or ISO 8601 string, got {json_type(value)}")])
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc).isoformat()

@@ -75,7 +75,7 @@ class _EventData:
     def check(cls, data: Any, path: str = "data") -> list[tuple[str, str]]:
         """Return ``(field path, problem)`` pairs for a wire ``data`` dict; empty when valid."""
         if not isinstance(data, dict):
-            return [(path, f"expected a JSON object, got {_json_type(data)}")]
+            return [(path, f"expected a JSON object, got {json_type(data)}")]
         lower = {k.lower(): k for k in data}
         problems = []
         for f in cls.fields():
@@ -87,7 +87,7 @@ class _EventData:
             value = data[lower[key.lower()]]
             ok, allowed = _KINDS[kind]
             if not ok(value):
-                problems.append((f"{path}.{key}", f"expected {allowed}, got {_json_type(value)} {value!r:.60}"))
+                problems.append((f"{path}.{key}", f"expected {allowed}, got {json_type(value)} {value!r:.60}"))
         return problems
 
     @classmethod
@@ -120,8 +120,8 @@ class _EventData:
         return out
 
 
-def _json_type(value: Any) -> str:
-    """Name a value's JSON type for error messages."""
+def json_type(value: Any) -> str:
+    """Name a value's JSON type for error messages ("a string", "null", …)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -168,30 +168,30 @@ class ModelDeployedEventData(_EventData):
 
 
 @dataclass
-class RunCompletedEventData(_EventData):
-    """An experiment run completed successfully."""
+class _RunEventData(_EventData):
+    """The fields RunCompleted and RunStatusChanged share."""
 
-    event_type: ClassVar[str] = t.RUN_COMPLETED
     experiment_id: str | None = _key("experimentId", "string", required=True)
     experiment_name: str | None = _key("experimentName", "string", required=True)
     run_id: str | None = _key("runId", "string", required=True)
     run_type: str | None = _key("runType", "nullable-string", required=True)
     run_tags: dict | None = _key("runTags", "object")
     run_properties: dict | None = _key("runProperties", "object")
+
+
+@dataclass
+class RunCompletedEventData(_RunEventData):
+    """An experiment run completed successfully."""
+
+    event_type: ClassVar[str] = t.RUN_COMPLETED
     extra: dict = field(default_factory=dict)
 
 
 @dataclass
-class RunStatusChangedEventData(_EventData):
+class RunStatusChangedEventData(_RunEventData):
     """A run's status changed (the docs say it currently fires only for ``failed``)."""
 
     event_type: ClassVar[str] = t.RUN_STATUS_CHANGED
-    experiment_id: str | None = _key("experimentId", "string", required=True)
-    experiment_name: str | None = _key("experimentName", "string", required=True)
-    run_id: str | None = _key("runId", "string", required=True)
-    run_type: str | None = _key("runType", "nullable-string", required=True)
-    run_tags: dict | None = _key("runTags", "object")
-    run_properties: dict | None = _key("runProperties", "object")
     run_status: str | None = _key("runStatus", "string", required=True)
     extra: dict = field(default_factory=dict)
 

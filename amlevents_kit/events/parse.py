@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from . import types as t
-from .models import DATA_CLASSES, Event, GenericEventData, _json_type, parse_time
+from .models import DATA_CLASSES, Event, GenericEventData, json_type, parse_time
 from .validate import EventValidationError, detect_schema, lookup
 
 
@@ -51,7 +51,7 @@ def _to_event(raw: Any, index: int | None) -> Event:
         names = ("type", "source", "time", "dataversion")
     event_type = lookup(raw, names[0])
     if not isinstance(event_type, str) or not event_type:
-        raise EventValidationError([(f"{where}.{names[0]}", f"expected a non-empty string, got {_json_type(event_type)}")])
+        raise EventValidationError([(f"{where}.{names[0]}", f"expected a non-empty string, got {json_type(event_type)}")])
     data = lookup(raw, "data")
     cls = DATA_CLASSES.get(event_type)
     if cls is None:
@@ -59,7 +59,7 @@ def _to_event(raw: Any, index: int | None) -> Event:
     elif isinstance(data, dict):
         typed = cls.from_dict(data)
     else:
-        raise EventValidationError([(f"{where}.data", f"a {event_type} event needs a JSON object, got {_json_type(data)}")])
+        raise EventValidationError([(f"{where}.data", f"a {event_type} event needs a JSON object, got {json_type(data)}")])
     when = lookup(raw, names[2])
     version = lookup(raw, names[3])
     return Event(

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from . import types as t
-from .models import DATA_CLASSES, _json_type, parse_time
+from .models import DATA_CLASSES, json_type, parse_time
 
 
 class EventValidationError(ValueError):
@@ -32,7 +32,7 @@ def lookup(event: dict, name: str, default: Any = None) -> Any:
 def detect_schema(event: Any) -> str:
     """Return ``EventGridSchema`` or ``CloudEventSchemaV1_0`` for a wire event dict."""
     if not isinstance(event, dict):
-        raise EventValidationError([("event", f"expected a JSON object, got {_json_type(event)}")])
+        raise EventValidationError([("event", f"expected a JSON object, got {json_type(event)}")])
     keys = {k.lower() for k in event if isinstance(k, str)}
     if "specversion" in keys or ("eventtype" not in keys and {"type", "source"} <= keys):
         return t.CLOUDEVENT_SCHEMA
@@ -54,7 +54,7 @@ def _require_str(event, name, problems, *, allow_empty=False, required=True):
         return None
     if not isinstance(value, str) or (not value and not allow_empty):
         what = "a string" if allow_empty else "a non-empty string"
-        problems.append((name, f"expected {what}, got {_json_type(value)} {value!r:.60}"))
+        problems.append((name, f"expected {what}, got {json_type(value)} {value!r:.60}"))
         return None
     return value
 
@@ -78,7 +78,7 @@ def validate_event(event: Any, *, schema: str | None = None) -> str:
     if schema not in t.SCHEMAS:
         raise EventValidationError([("schema", f"expected one of {', '.join(t.SCHEMAS)}, got {schema!r}")])
     if not isinstance(event, dict):
-        raise EventValidationError([("event", f"expected a JSON object, got {_json_type(event)}")])
+        raise EventValidationError([("event", f"expected a JSON object, got {json_type(event)}")])
     problems: list[tuple[str, str]] = []
     _require_str(event, "id", problems)
     if schema == t.EVENTGRID_SCHEMA:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+from ..events.validate import lookup
 from .spec import FilterSpec, read_filter
 
 MISSING = object()  # marker: the key does not exist in the event
@@ -54,15 +55,6 @@ def raw_event(event: Any) -> dict:
     raise TypeError(f"event: expected a wire event dict or an amlevents_kit.events.Event, got {type(event).__name__}")
 
 
-def _ci_get(obj: dict, part: str) -> Any:
-    """Look ``part`` up in ``obj`` ignoring case; MISSING if absent."""
-    low = part.lower()
-    for k, v in obj.items():
-        if isinstance(k, str) and k.lower() == low:
-            return v
-    return MISSING
-
-
 def resolve(event: dict, key: str | tuple) -> Any:
     """Return the value at a filter key (``data.a.b``, ``Subject``…), or MISSING."""
     cur: Any = event
@@ -71,7 +63,7 @@ def resolve(event: dict, key: str | tuple) -> Any:
             return MISSING
         value = cur.get(part, MISSING)
         if value is MISSING:
-            value = _ci_get(cur, part)
+            value = lookup(cur, part, MISSING)
             if value is MISSING:
                 return MISSING
         cur = value
@@ -84,9 +76,9 @@ def event_type_of(event: dict) -> Any:
     if value is None:
         value = event.get("type")
         if value is None:
-            value = _ci_get(event, "eventType")
+            value = lookup(event, "eventType", MISSING)
             if value is MISSING:
-                value = _ci_get(event, "type")
+                value = lookup(event, "type", MISSING)
     return None if value is MISSING else value
 
 
@@ -94,7 +86,7 @@ def subject_of(event: dict) -> str:
     """Return the subject ("" when absent, as CloudEvents may omit it)."""
     value = event.get("subject")
     if value is None:
-        value = _ci_get(event, "subject")
+        value = lookup(event, "subject")
     return value if isinstance(value, str) else ""
 
 

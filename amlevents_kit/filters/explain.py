@@ -12,7 +12,8 @@ from typing import Any
 
 from .engine import (COERCE, MATCHES_MISSING, MISSING, NEGATED, as_number, event_type_of,
                      raw_event, resolve, subject_of)
-from .spec import AdvancedClause, FilterSpec, _type_name, read_filter
+from ..events.models import json_type
+from .spec import AdvancedClause, FilterSpec, read_filter
 
 _VERBS = {
     "StringIn": ("equals", "does not equal"),
@@ -149,7 +150,7 @@ def _explain_clause(ev: dict, c: AdvancedClause, arrays: bool) -> ClauseResult:
     else:
         x = coerce(value)
         if x is None:
-            return ClauseResult(where, test, False, f"{key} = {value!r:.60} is {_type_name(value)}; {op} compares {_KIND_WORDS[c.kind]}")
+            return ClauseResult(where, test, False, f"{key} = {value!r:.60} is {json_type(value)}; {op} compares {_KIND_WORDS[c.kind]}")
         hits = [(value, v) for v in values if _hit(base, x, v)]
         subject = lambda item: f"{key} = {item!r:.60}"  # noqa: E731
         miss = f"{key} = {value!r:.60} {verb_not} {_show(values, single)}"

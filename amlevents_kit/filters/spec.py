@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..events.models import json_type
+
 MAX_ADVANCED_FILTERS = 25
 MAX_FILTER_VALUES = 25
 MAX_STRING_VALUE_LENGTH = 512
@@ -100,23 +102,6 @@ def _getter(obj: Any):
     return get
 
 
-def _type_name(value: Any) -> str:
-    """Name a value's JSON type for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, (list, tuple)):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
 def read_filter(flt: Any) -> FilterSpec:
     """Return the ``FilterSpec`` of a model object, its REST dict, or None (match everything)."""
     if flt is None:
@@ -137,7 +122,7 @@ def read_filter(flt: Any) -> FilterSpec:
     for name, attr in (("subjectBeginsWith", "subject_begins_with"), ("subjectEndsWith", "subject_ends_with")):
         value = get(name)
         if value is not None and not isinstance(value, str):
-            raise FilterValidationError(f"filter.{name}", f"expected a string, got {_type_name(value)}")
+            raise FilterValidationError(f"filter.{name}", f"expected a string, got {json_type(value)}")
         setattr(spec, attr, value)
     for name, attr in (("isSubjectCaseSensitive", "is_subject_case_sensitive"),
                        ("enableAdvancedFilteringOnArrays", "enable_advanced_filtering_on_arrays")):
@@ -148,7 +133,7 @@ def read_filter(flt: Any) -> FilterSpec:
     advanced = get("advancedFilters")
     if advanced is not None:
         if not isinstance(advanced, (list, tuple)):
-            raise FilterValidationError("filter.advancedFilters", f"expected an array, got {_type_name(advanced)}")
+            raise FilterValidationError("filter.advancedFilters", f"expected an array, got {json_type(advanced)}")
         spec.advanced_filters = [_read_clause(i, item) for i, item in enumerate(advanced)]
     return spec
 
@@ -157,7 +142,7 @@ def _read_clause(index: int, item: Any) -> AdvancedClause:
     """Read one advanced filter; only what makes it impossible to evaluate is an error here."""
     where = f"filter.advancedFilters[{index}]"
     if item is None or isinstance(item, (str, int, float, list)):
-        raise FilterValidationError(where, f"expected an advanced filter object, got {_type_name(item)}")
+        raise FilterValidationError(where, f"expected an advanced filter object, got {json_type(item)}")
     get = _getter(item)
     op = get("operatorType")
     if op not in OPERATORS:
@@ -172,7 +157,7 @@ def _read_clause(index: int, item: Any) -> AdvancedClause:
     if kind in LIST_KINDS:
         values = get("values")
         if values is not None and not isinstance(values, (list, tuple)):
-            raise FilterValidationError(f"{where}.values", f"expected an array, got {_type_name(values)}")
+            raise FilterValidationError(f"{where}.values", f"expected an array, got {json_type(values)}")
         values = list(values or [])
         if kind == "ranges":
             for j, pair in enumerate(values):
@@ -215,15 +200,15 @@ def problems(spec: FilterSpec) -> list[tuple[str, str]]:
                 out.append((f"{c.field}.values", f"{c.operator} needs at least one value in 'values'"))
             for j, v in enumerate(c.values or []):
                 if c.kind == "numbers" and not _is_number(v):
-                    out.append((f"{c.field}.values[{j}]", f"expected a number, got {_type_name(v)} {v!r:.40}"))
+                    out.append((f"{c.field}.values[{j}]", f"expected a number, got {json_type(v)} {v!r:.40}"))
                 elif c.kind == "strings" and not isinstance(v, str):
-                    out.append((f"{c.field}.values[{j}]", f"expected a string, got {_type_name(v)} {v!r:.40}"))
+                    out.append((f"{c.field}.values[{j}]", f"expected a string, got {json_type(v)} {v!r:.40}"))
                 elif c.kind == "strings" and len(v) > MAX_STRING_VALUE_LENGTH:
                     out.append((f"{c.field}.values[{j}]", f"{len(v)} characters; at most {MAX_STRING_VALUE_LENGTH} are allowed"))
         elif c.kind == "number" and not _is_number(c.value):
-            out.append((f"{c.field}.value", f"{c.operator} needs a number in 'value', got {_type_name(c.value)}"))
+            out.append((f"{c.field}.value", f"{c.operator} needs a number in 'value', got {json_type(c.value)}"))
         elif c.kind == "bool" and not isinstance(c.value, bool):
-            out.append((f"{c.field}.value", f"BoolEquals needs true or false in 'value', got {_type_name(c.value)}"))
+            out.append((f"{c.field}.value", f"BoolEquals needs true or false in 'value', got {json_type(c.value)}"))
     return out
 
 
