@@ -1,0 +1,120 @@
+"""Bad input to the drift module gets a DriftError that names the column and what is allowed."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from amlevents_kit.drift import DriftError, detect, profile
+
+BASE = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "c": ["a", "b", "a", "b"]})
+
+
+def test_drift_error_is_a_value_error():
+    assert issubclass(DriftError, ValueError)
+
+
+def test_missing_target_column_is_named():
+    with pytest.raises(DriftError, match=r"target lacks baseline columns \['c'\]"):
+        detect(profile(BASE), BASE[["x"]])
+
+
+def test_extra_target_columns_are_ignored():
+    res = detect(profile(BASE), BASE.assign(extra=1))
+    assert list(res.table["feature"]) == ["x", "c"]
+
+
+@pytest.mark.parametrize("which", ["baseline", "target"])
+def test_empty_frames(which):
+    empty = BASE.iloc[:0]
+    with pytest.raises(DriftError, match=f"{which} is empty"):
+        if which == "baseline":
+            profile(empty)
+        else:
+            detect(profile(BASE), empty)
+
+
+def test_frame_without_columns_and_non_frames():
+    with pytest.raises(DriftError, match="no columns"):
+        profile(pd.DataFrame(index=range(3)))
+    with pytest.raises(DriftError, match="must be a pandas DataFrame"):
+        profile([[1, 2]])
+    with pytest.raises(DriftError, match="Profile or a baseline DataFrame"):
+        detect("baseline.csv", BASE)
+
+
+@pytest.mark.parametrize("col", ["x", "c"])
+def test_all_null_columns(col):
+    nulls = BASE.assign(**{col: pd.Series([None] * 4, dtype=BASE[col].dtype)})
+    with pytest.raises(DriftError, match=f"column '{col}' is all null in the baseline"):
+        profile(nulls)
+    with pytest.raises(DriftError, match=f"column '{col}' is all null in the target"):
+        detect(profile(BASE), nulls)
+
+
+def test_non_numeric_values_in_a_numeric_column():
+    bad = BASE.assign(x=["1.5", "2", "n/a", "4"])
+    with pytest.raises(DriftError, match=r"column 'x' is numeric but the target holds non-numeric values such as 'n/a'"):
+        detect(profile(BASE), bad)
+    with pytest.raises(DriftError, match="column 'c' is numeric but the baseline"):
+        profile(BASE, categorical=[])
+
+
+def test_numbers_as_text_are_converted():
+    as_text = BASE.assign(x=["1", "2", "3", "4"])
+    assert detect(profile(BASE), as_text).table.set_index("feature").loc["x", "wasserstein"] == 0
+
+
+def test_infinite_values():
+    with pytest.raises(DriftError, match="column 'x' in the target holds infinite values"):
+        detect(profile(BASE), BASE.assign(x=[1.0, np.inf, 2.0, 3.0]))
+
+
+def test_category_type_mismatch():
+    with pytest.raises(DriftError, match="column 'c' held text categories in the baseline"):
+        detect(profile(BASE), BASE.assign(c=[1, 2, 1, 2]))
+
+
+def test_unsupported_dtype_is_named():
+    dated = BASE.assign(when=pd.date_range("2024-01-01", periods=4))
+    with pytest.raises(DriftError, match="column 'when' has dtype datetime64"):
+        profile(dated)
+
+
+def test_unknown_categorical_names():
+    with pytest.raises(DriftError, match=r"categorical names columns not in the baseline: \['zip'\]"):
+        profile(BASE, categorical=["zip"])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"rule": "majority"}, "rule must be one of"),
+        ({"share": 0}, "share must be in"),
+        ({"coefficient_threshold": 2}, "coefficient_threshold must be in"),
+        ({"subsample": 0}, "subsample must be"),
+        ({"metric": "energy"}, "metric must be one of"),
+        ({"metric": {"numeric": "chi2"}}, "metric for numeric features must be one of"),
+        ({"metric": {"text": "psi"}}, "metric dict keys"),
+        ({"threshold": -1}, "threshold for 'x' must be a finite number >= 0"),
+        ({"threshold": {"y": 0.2}}, "threshold keys must be"),
+        ({"threshold": "high"}, "threshold for 'x' must be a number"),
+    ],
+)
+def test_bad_options(kwargs, message):
+    with pytest.raises(DriftError, match=message):
+        detect(profile(BASE), BASE, **kwargs)
+
+
+def test_coefficient_needs_rows():
+    res = detect(profile(BASE), BASE)
+    with pytest.raises(DriftError, match="at least 10 rows on each side"):
+        res.drift_coefficient
+
+
+def test_loading_something_else(tmp_path):
+    path = tmp_path / "other.npz"
+    np.savez(path, meta=np.array('{"format": "other"}'))
+    with pytest.raises(DriftError, match="is not a drift profile"):
+        from amlevents_kit.drift import Profile
+
+        Profile.load(path)
