@@ -120,7 +120,9 @@ def to_cloudevent_schema(event: dict) -> dict:
         out = {("specversion" if k.lower() == "specversion" else k): v for k, v in event.items()}
         return out
     out = {"specversion": "1.0", "id": lookup(event, "id"), "source": lookup(event, "topic"),
-           "type": lookup(event, "eventType"), "subject": lookup(event, "subject")}
+           "type": lookup(event, "eventType")}
+    if lookup(event, "subject") is not None:
+        out["subject"] = lookup(event, "subject")
     if lookup(event, "eventTime") is not None:
         out["time"] = lookup(event, "eventTime")
     if "data" in {k.lower() for k in event}:

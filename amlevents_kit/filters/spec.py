@@ -8,6 +8,7 @@ limits, 512-character strings. Both raise ``FilterValidationError`` naming the f
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,11 +104,16 @@ def _getter(obj: Any):
 
 
 def read_filter(flt: Any) -> FilterSpec:
-    """Return the ``FilterSpec`` of a model object, its REST dict, or None (match everything)."""
+    """Return the ``FilterSpec`` of a filter model, its REST dict, or None (match everything).
+
+    A whole event subscription (``EventSubscription`` model or ARM JSON) is accepted too: its
+    ``filter`` is read.
+    """
     if flt is None:
         return FilterSpec()
     if isinstance(flt, FilterSpec):
         return flt
+    flt = _unwrap_subscription(flt)
     if not isinstance(flt, dict) and not hasattr(flt, "advanced_filters") and not hasattr(flt, "included_event_types"):
         raise FilterValidationError(
             "filter", f"expected an EventSubscriptionFilter or its JSON object, got {type(flt).__name__}"
@@ -115,6 +121,8 @@ def read_filter(flt: Any) -> FilterSpec:
     get = _getter(flt)
     spec = FilterSpec()
     types = get("includedEventTypes")
+    if isinstance(types, (list, tuple)):
+        types = [t.value if isinstance(t, enum.Enum) else t for t in types]  # SystemEventNames members
     if types is not None:
         if not isinstance(types, (list, tuple)) or not all(isinstance(x, str) for x in types):
             raise FilterValidationError("filter.includedEventTypes", f"expected an array of strings, got {types!r:.80}")
@@ -136,6 +144,18 @@ def read_filter(flt: Any) -> FilterSpec:
             raise FilterValidationError("filter.advancedFilters", f"expected an array, got {json_type(advanced)}")
         spec.advanced_filters = [_read_clause(i, item) for i, item in enumerate(advanced)]
     return spec
+
+
+def _unwrap_subscription(obj: Any) -> Any:
+    """Return the filter of a whole event subscription (model or ARM JSON), else ``obj``."""
+    if isinstance(obj, dict):
+        props = obj.get("properties")
+        if isinstance(props, dict) and ("destination" in props or "filter" in props):
+            return props.get("filter") or {}
+        return obj
+    if hasattr(obj, "destination") and hasattr(obj, "filter"):
+        return obj.filter
+    return obj
 
 
 def _read_clause(index: int, item: Any) -> AdvancedClause:

@@ -224,3 +224,20 @@ def test_validate_filter_accepts_the_limits_exactly():
     assert len(spec.advanced_filters) == 25
     assert read_filter(m.EventSubscriptionFilter(advanced_filters=[
         m.NumberInAdvancedFilter(key="k", values=list(range(25)))])).advanced_filters[0].values == list(range(25))
+
+
+def test_system_event_names_and_whole_subscriptions_are_accepted():
+    from azure.eventgrid import SystemEventNames
+
+    flt = m.EventSubscriptionFilter(included_event_types=[SystemEventNames.MachineLearningServicesModelRegisteredEventName])
+    assert matches(REGISTERED, flt) and not matches(DRIFT, flt)
+    sub = m.EventSubscription(destination=m.WebHookEventSubscriptionDestination(endpoint_url="https://example.org/hook"),
+                              filter=m.EventSubscriptionFilter(subject_begins_with="endpoints/"))
+    assert not matches(REGISTERED, sub)
+    assert not matches(REGISTERED, sub.serialize())  # the ARM JSON of the whole subscription
+    assert matches(REGISTERED, {"properties": {"destination": {"endpointType": "WebHook"}}})
+
+
+def test_bad_events_get_a_clear_error():
+    with pytest.raises(TypeError, match="expected a wire event dict"):
+        matches("not an event", None)
