@@ -83,7 +83,7 @@ def parse_events(body: bytes | str | dict | list | Any) -> list[Event]:
     """
     if isinstance(body, (bytes, bytearray)):
         try:
-            body = body.decode("utf-8")
+            body = body.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise EventValidationError([("body", f"not UTF-8 text: {exc}")]) from None
     if isinstance(body, str):

@@ -51,7 +51,7 @@ def raw_event(event: Any) -> dict:
     if isinstance(raw, dict):
         return raw
     if isinstance(event, dict):
-        return event
+        return dict(event)
     raise TypeError(f"event: expected a wire event dict or an amlevents_kit.events.Event, got {type(event).__name__}")
 
 

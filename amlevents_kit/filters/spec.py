@@ -4,6 +4,9 @@
 ``values`` list simply matches nothing). ``validate_filter`` applies what Azure rejects when a
 subscription is created: missing/empty values, wrong value types, the 25-filter and 25-value
 limits, 512-character strings. Both raise ``FilterValidationError`` naming the field.
+
+Limits (spec §3.4 CONFLICT): the current docs allow 25 advanced filters and 25 values in total;
+older API versions allowed 5 filters (and 5 values for In/NotIn). The current limits apply here.
 """
 
 from __future__ import annotations
