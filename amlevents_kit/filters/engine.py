@@ -223,8 +223,10 @@ def compile_filter(flt: Any) -> Callable[[Any], bool]:
 
     def matches_event(event: Any) -> bool:
         ev = event if type(event) is dict else raw_event(event)
-        if types is not None and event_type_of(ev) not in types:
-            return False
+        if types is not None:
+            event_type = event_type_of(ev)
+            if type(event_type) is not str or event_type not in types:
+                return False
         if check_subject:
             subject = subject_of(ev)
             if not sensitive:

@@ -241,3 +241,9 @@ def test_system_event_names_and_whole_subscriptions_are_accepted():
 def test_bad_events_get_a_clear_error():
     with pytest.raises(TypeError, match="expected a wire event dict"):
         matches("not an event", None)
+
+
+def test_malformed_envelope_values_never_match_instead_of_crashing():
+    odd = {"eventType": ["Microsoft.MachineLearningServices.ModelRegistered"], "subject": 7, "data": "x"}
+    flt = {"includedEventTypes": [events.MODEL_REGISTERED], "subjectBeginsWith": "models/"}
+    assert matches(odd, flt) is False and explain(odd, flt).matched is False
