@@ -1,0 +1,609 @@
+"""The delivery engine: the sandbox's Event Grid data plane, a service named "delivery".
+
+It keeps the rules (policy.py), the outbox (outbox.py) and the wire (transport.py) apart and only
+joins them: claim what is due at sandbox time, send it, record what happened, decide what next.
+A background thread does that as the sandbox clock reaches things; ``pump()`` does it at once,
+in the caller's thread, so lessons and tests move the clock and watch without sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from ... import events as _events
+from ...events.types import CLOUDEVENT_SCHEMA
+from ..arm.errors import ArmError
+from ..arm.http import Request, Response
+from . import policy
+from .outbox import Item, Outbox, new_owner
+from .policy import Settings, SettingsError
+from .transport import HttpSender, Result
+
+if TYPE_CHECKING:
+    from ..app import Sandbox
+
+log = logging.getLogger("amlevents_kit.sandbox.delivery")
+
+#: The origin Event Grid names in the CloudEvents abuse-protection handshake (spec §5.2, inferred).
+WEBHOOK_ORIGIN = "eventgrid.azure.net"
+VALIDATED_TEXT = "Webhook successfully validated as a subscription endpoint."
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """The outcome of the handshake: ``Succeeded``, ``AwaitingManualAction`` or ``Failed``, and why."""
+
+    status: str
+    message: str
+
+
+class DeliveryEngine:
+    """Delivers events to event subscriptions' destinations, at least once, on the sandbox clock."""
+
+    def __init__(self, sandbox: "Sandbox", *, response_timeout: float = policy.DEFAULT_RESPONSE_TIMEOUT,
+                 senders: int = 8, claim_size: int = 512, poll_interval: float = 1.0,
+                 require_validation: bool = True) -> None:
+        self.sandbox = sandbox
+        self.clock = sandbox.clock
+        self.outbox = Outbox(sandbox.store)
+        self.owner = new_owner()
+        self.response_timeout = response_timeout
+        self.claim_size = claim_size
+        self.poll_interval = poll_interval
+        self.require_validation = require_validation
+        self._senders = senders
+        self._sender: HttpSender | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._busy = 0
+        self._idle = threading.Condition()
+        self._settings: dict[str, tuple[str, Settings | None]] = {}
+        self._last_housekeeping = 0.0
+        self._lock = threading.Lock()
+        sandbox.store.on("clock", self._wake.set)
+
+    # -- service lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        """Take back deliveries a stopped or killed engine left half-done, then follow the clock."""
+        self.outbox.recover(self.owner, self.clock.now())
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="sandbox-delivery", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish the round in progress, stop the worker and give back any lease."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.response_timeout + 5)
+            self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if self._sender is not None:
+            self._sender.close()
+            self._sender = None
+        try:
+            self.outbox.release(self.owner)
+        except Exception:  # the store may already be closed
+            log.debug("could not release leases", exc_info=True)
+
+    @property
+    def sender(self) -> HttpSender:
+        with self._lock:
+            if self._sender is None:
+                self._sender = HttpSender(self.response_timeout, max_connections=max(self._senders * 2, 16))
+            return self._sender
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._senders, thread_name_prefix="delivery-send")
+            return self._pool
+
+    # -- the contract with Microsoft.EventGrid -------------------------------------------------------
+    def submit(self, events: list[dict], targets: list[tuple[dict, list[dict]]]) -> int:
+        """Queue deliveries: ``targets`` = [(subscription ARM body, events that matched it)].
+
+        Every (event, subscription) pair gets an outbox row before anything is sent; a pair that
+        cannot be delivered at all (invalid body, endpoint off this machine, endpoint not validated)
+        is recorded as dropped with the reason. Returns the number of rows written.
+        """
+        del events  # the matched events per target are what gets delivered
+        now = self.clock.now()
+        rows: list[tuple] = []
+        for body, matched in targets:
+            if not matched:
+                continue
+            reason = None
+            sub_id = str((body or {}).get("id") or "unknown-subscription") if isinstance(body, dict) else "unknown"
+            try:
+                settings = policy.settings_from_body(body)
+                reason = self._refusal(settings)
+                self.outbox.remember_subscription(settings.id, body, now)
+                self._settings.pop(settings.id.lower(), None)
+            except SettingsError as exc:
+                reason = f"InvalidSubscription: {exc}"
+            state = "pending" if reason is None else "dropped"
+            if reason:
+                log.warning("dropping %d event(s) for %s: %s", len(matched), sub_id, reason)
+            for event in matched:
+                event_id = str(event.get("id", "")) if isinstance(event, dict) else ""
+                rows.append((sub_id, event_id, json.dumps(event), state, now, reason))
+        if rows:
+            self.outbox.add(rows)
+            self._wake.set()
+        return len(rows)
+
+    def forget(self, subscription_id: str) -> int:
+        """The subscription is deleted: its pending deliveries end as dropped ("subscription deleted")."""
+        n = self.outbox.forget(subscription_id, self.clock.now(), "subscription deleted")
+        self._settings.pop(subscription_id.lower(), None)
+        return n
+
+    def validate(self, subscription_body: dict) -> ValidationResult:
+        """Run Event Grid's endpoint validation for a subscription being created or updated.
+
+        Event Grid schema: POST a SubscriptionValidationEvent and expect ``{"validationResponse": code}``
+        with 200; a 2xx without it leaves the subscription AwaitingManualAction until someone GETs the
+        validationUrl (5 minutes). CloudEvents: OPTIONS with WebHook-Request-Origin, expecting
+        WebHook-Allowed-Origin back. Queue-like destinations need no handshake.
+        """
+        now = self.clock.now()
+        try:
+            s = policy.settings_from_body(subscription_body)
+        except SettingsError as exc:
+            return ValidationResult("Failed", str(exc))
+        if s.destination_type in policy.QUEUE_DESTINATIONS:
+            self.outbox.set_validation(s.id, s.resource_id or "", "", "", "Succeeded", "no handshake needed", now)
+            return ValidationResult("Succeeded", f"{s.destination_type} destinations need no validation handshake.")
+        url = self._endpoint(s)
+        if url is None:  # an Azure Function the sandbox cannot reach yet: accepted, deliveries wait for it
+            message = (f"No local function app answers for {s.resource_id} yet: deliveries fail with "
+                       "InvalidAzureFunctionDestination (retried every 10 minutes) until a receiver is registered "
+                       "for it with receiver.register_function(target, resource_id).")
+            log.warning(message)
+            self.outbox.set_validation(s.id, "", "", "", "Succeeded", message, now)
+            return ValidationResult("Succeeded", message)
+        try:
+            notice = policy.check_endpoint(url)
+        except ValueError as exc:
+            self.outbox.set_validation(s.id, url, "", "", "Failed", str(exc), now)
+            return ValidationResult("Failed", str(exc))
+        if notice:
+            log.info(notice)
+        code, token = str(uuid.uuid4()), uuid.uuid4().hex
+        if s.schema == CLOUDEVENT_SCHEMA:
+            result = self._options_handshake(url)
+            status, message = result
+        else:
+            validation_url = self.validation_url(s, token, now)
+            status, message = self._post_handshake(s, url, code, validation_url, now)
+        if notice and status != "Failed":
+            message = f"{message} {notice}"
+        self.outbox.set_validation(s.id, url, code, token, status, message, now)
+        return ValidationResult(status, message)
+
+    # -- running deliveries -----------------------------------------------------------------------
+    def pump(self, now: float | None = None) -> int:
+        """Deliver everything due at sandbox time ``now`` (default: the clock) and wait for it.
+
+        Returns how many deliveries were processed (attempted, expired, dead-lettered). Failed
+        attempts are rescheduled after ``now``, so this returns once nothing more is due.
+        """
+        total = 0
+        while True:
+            at = self.clock.now() if now is None else now
+            n = self._process_due(at)
+            total += n
+            if n:
+                continue
+            with self._idle:
+                if self._busy:
+                    self._idle.wait(timeout=self.response_timeout + 5)
+                    continue
+            return total
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                n = self._process_due(self.clock.now())
+            except Exception:  # keep delivering; the error is a bug of ours and is logged
+                log.exception("delivery round failed")
+                n = 0
+                self._stopping.wait(0.5)
+            if n or self._stopping.is_set():
+                continue
+            self._wake.wait(self._idle_wait())
+
+    def _idle_wait(self) -> float:
+        due = self.outbox.next_due()
+        if due is None or self.clock.frozen:
+            return self.poll_interval
+        return max(0.005, min(self.poll_interval, due - self.clock.now()))
+
+    def _housekeeping(self, now: float) -> None:
+        wall = time.monotonic()
+        if wall - self._last_housekeeping < 2.0:
+            return
+        self._last_housekeeping = wall
+        self.outbox.recover(self.owner, now)
+        for sub_id in self.outbox.awaiting_validations(now - policy.MANUAL_VALIDATION_WINDOW):
+            self.outbox.update_validation(sub_id, "Failed", "The validationUrl was not called within 5 minutes; "
+                                          "delete and recreate the event subscription.")
+            self._set_provisioning_state(sub_id, "Failed")
+
+    def _process_due(self, now: float) -> int:
+        """One round: claim what is due, send it, record the results. Returns the rows handled."""
+        self._housekeeping(now)
+        items = self.outbox.claim(self.owner, now, self.response_timeout + 30, self.claim_size)
+        if not items:
+            return 0
+        with self._idle:
+            self._busy += 1
+        try:
+            self._deliver(items, now)
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+        return len(items)
+
+    def _deliver(self, items: list[Item], now: float) -> None:
+        updates: list[dict] = []
+        attempts: list[tuple] = []
+        queue_rows: list[tuple] = []
+        jobs: list[tuple[Settings, list[Item], list[dict], str | None]] = []
+        by_sub: dict[str, list[Item]] = {}
+        for item in items:
+            by_sub.setdefault(item.subscription_id, []).append(item)
+        for sub_id, group in by_sub.items():
+            s = self._subscription(sub_id)
+            if s is None:
+                for item in group:
+                    updates.append({"id": item.id, "state": "dropped", "finished_at": now,
+                                    "reason": "the subscription's body is unknown to the delivery engine"})
+                continue
+            ready = []
+            for item in group:
+                if item.state == "deadlettering":
+                    self._give_up(s, item, item.reason or policy.MAX_ATTEMPTS_EXCEEDED, now, updates, {})
+                elif policy.expired(s, item.publish_time, now):
+                    self._give_up(s, item, policy.TTL_EXCEEDED, now, updates, {})
+                else:
+                    ready.append(item)
+            if not ready:
+                continue
+            converted = [policy.to_delivery_schema(item.event, s.schema) for item in ready]
+            if s.destination_type in policy.QUEUE_DESTINATIONS:
+                for item, event in zip(ready, converted):
+                    queue_rows.append(self._queue_row(s, item, event, now))
+                    attempts.append((item.id, item.attempts + 1, now, None, "Delivered", 0.0, None, None))
+                    updates.append({"id": item.id, "state": "delivered", "attempts": item.attempts + 1,
+                                    "last_outcome": "Delivered", "last_attempt_time": now, "finished_at": now,
+                                    "location": f"{s.destination_type}:{s.queue_name}"})
+                continue
+            url = self._endpoint(s)
+            sizes = [policy.event_size(e) for e in converted]
+            for batch in policy.make_batches(sizes, s.max_events_per_batch, s.preferred_batch_kb):
+                jobs.append((s, [ready[i] for i in batch], [converted[i] for i in batch], url))
+        if queue_rows:
+            self.outbox.enqueue_messages(queue_rows)
+        if len(jobs) == 1:
+            results = [self._send(*jobs[0])]
+        else:
+            results = list(self.pool.map(lambda job: self._send(*job), jobs))
+        for (s, batch_items, _events_sent, _url), result in zip(jobs, results):
+            batch_id = uuid.uuid4().hex[:12] if len(batch_items) > 1 else None
+            outcome = policy.outcome_for(result.status, result.error)
+            for item in batch_items:
+                made = item.attempts + 1
+                attempts.append((item.id, made, now, result.status, outcome, round(result.duration_ms, 3),
+                                 result.detail, batch_id))
+                last = {"attempts": made, "last_status": result.status, "last_outcome": outcome,
+                        "last_attempt_time": now}
+                decision = policy.decide(s, made, result.status, result.error, now, item.publish_time)
+                if decision.kind == "delivered":
+                    updates.append({"id": item.id, "state": "delivered", "finished_at": now, **last})
+                elif decision.kind == "retry":
+                    updates.append({"id": item.id, "next_at": decision.at, **last})
+                else:
+                    item.attempts, item.last_status, item.last_outcome, item.last_attempt_time = (
+                        made, result.status, outcome, now)
+                    self._give_up(s, item, decision.reason or policy.MAX_ATTEMPTS_EXCEEDED, now, updates, last)
+        self.outbox.record(self.owner, updates, attempts)
+
+    def _send(self, s: Settings, items: list[Item], events: list[dict], url: str | None) -> Result:
+        if url is None:
+            return Result(None, "function", f"no local function app is registered for {s.resource_id}", 0.0)
+        headers = policy.delivery_headers(s, events, items[0].attempts)
+        body = policy.delivery_body(s, events)
+        return self.sender.request("POST", url, body=body, headers=headers, timeout=self.response_timeout)
+
+    def _give_up(self, s: Settings, item: Item, reason: str, now: float, updates: list[dict], last: dict) -> None:
+        """Dead-letter the event if the subscription has a destination, else drop it (with the record)."""
+        if not s.dead_letter_container:
+            updates.append({"id": item.id, "state": "dropped", "reason": reason, "finished_at": now, **last})
+            return
+        event = policy.to_delivery_schema(item.event, s.schema)
+        record = policy.dead_letter_record(
+            event, s.schema, reason=reason, attempts=item.attempts, outcome=item.last_outcome,
+            status=item.last_status, publish_time=item.publish_time, last_attempt_time=item.last_attempt_time)
+        relative = policy.dead_letter_blob_path(s.dead_letter_container, s.name, now, str(uuid.uuid4()))
+        path = self.sandbox.folder / "deadletter" / relative
+        try:
+            _write_json(path, [record])
+        except OSError as exc:
+            since = item.dl_failing_since if item.dl_failing_since is not None else now
+            if now - since >= policy.DEAD_LETTER_GIVE_UP_SECONDS:
+                log.error("dead-letter destination unavailable for 4 hours; dropping %s: %s", item.event_id, exc)
+                updates.append({"id": item.id, "state": "dropped", "finished_at": now, **last,
+                                "reason": f"{reason}; dead-letter destination unavailable for 4 hours ({exc})"})
+            else:
+                log.warning("cannot write dead letter %s (%s); the event is kept and retried in 5 minutes",
+                            path, exc)
+                updates.append({"id": item.id, "state": "deadlettering", "reason": reason, "dl_failing_since": since,
+                                "next_at": now + policy.DEAD_LETTER_RETRY_SECONDS, **last})
+            return
+        updates.append({"id": item.id, "state": "deadlettered", "reason": reason, "finished_at": now,
+                        "location": relative, **last})
+
+    def _queue_row(self, s: Settings, item: Item, event: dict, now: float) -> tuple:
+        properties: dict[str, Any] = {}
+        if s.destination_type.startswith("ServiceBus"):
+            properties["MessageId"] = item.event_id
+        headers = policy.delivery_headers(s, [event], item.attempts)
+        for mapping in s.attribute_mappings:
+            name = mapping.get("name")
+            if name in headers:
+                properties[name] = headers[name]
+        if s.destination_type == "StorageQueue":
+            body = self.outbox.subscription_body(s.id) or {}
+            dest = (body.get("properties") or {}).get("destination") or {}
+            ttl = (dest.get("properties") or {}).get("queueMessageTimeToLiveInSeconds")
+            properties["timeToLiveInSeconds"] = ttl if ttl is not None else 7 * 24 * 3600
+        return (s.destination_type, s.resource_id, s.queue_name, s.id.lower(), item.id, json.dumps(event),
+                json.dumps(properties), now)
+
+    # -- subscriptions, endpoints, validation --------------------------------------------------------
+    def _subscription(self, sub_id: str) -> Settings | None:
+        body = self.outbox.subscription_body(sub_id)
+        if body is None:
+            return None
+        key = json.dumps(body, sort_keys=True)
+        cached = self._settings.get(sub_id)
+        if cached and cached[0] == key:
+            return cached[1]
+        try:
+            s: Settings | None = policy.settings_from_body(body)
+        except SettingsError:
+            s = None
+        self._settings[sub_id] = (key, s)
+        return s
+
+    def _endpoint(self, s: Settings) -> str | None:
+        if s.destination_type == "WebHook":
+            return s.endpoint_url
+        if s.destination_type == "AzureFunction" and s.resource_id:
+            return self.outbox.function_url(s.resource_id)
+        return None
+
+    def _refusal(self, s: Settings) -> str | None:
+        """Why this subscription cannot receive deliveries, or None."""
+        if s.destination_type in policy.QUEUE_DESTINATIONS:
+            return None
+        url = self._endpoint(s)
+        if url is not None:
+            try:
+                policy.check_endpoint(url)
+            except ValueError as exc:
+                return f"EndpointNotAllowed: {exc}"
+        if self.require_validation and s.destination_type == "WebHook":
+            v = self.outbox.validation(s.id)
+            if v is None or v["state"] != "Succeeded" or v["endpoint"] != url:
+                state = "never validated" if v is None else f"validation {v['state']}"
+                return (f"EndpointNotValidated: {_base_url(url or '')} has not completed the validation "
+                        f"handshake ({state}); Event Grid delivers only to validated endpoints.")
+        return None
+
+    def register_function(self, resource_id: str, url: str) -> None:
+        """Say which local URL answers for an AzureFunction destination (``Microsoft.Web/sites/functions`` id)."""
+        policy.check_endpoint(url)
+        self.outbox.set_function(resource_id, url)
+
+    def validation_url(self, s: Settings, token: str, now: float) -> str:
+        """The manual-validation URL, served by the sandbox's HTTPS server (like Azure's port 553 URL)."""
+        server = self.sandbox.serve()
+        return (f"{server.base_url}/eventsubscriptions/{quote(s.name)}/validate?id={quote(s.id, safe='')}"
+                f"&t={quote(policy.iso(now) or '')}&apiVersion=2018-05-01-preview&token={token}")
+
+    def _post_handshake(self, s: Settings, url: str, code: str, validation_url: str, now: float) -> tuple[str, str]:
+        topic = s.id.split("/providers/Microsoft.EventGrid/", 1)[0] if "/providers/" in s.id else s.id
+        event = _events.subscription_validation(topic=topic, validation_code=code, validation_url=validation_url,
+                                                time=policy.iso(now))
+        headers = {"Content-Type": "application/json; charset=utf-8", "aeg-event-type": "SubscriptionValidation",
+                   "aeg-subscription-name": s.header_name, "aeg-delivery-count": "0",
+                   "aeg-metadata-version": "1", "aeg-data-version": "1"}
+        result = self.sender.request("POST", url, body=json.dumps([event]).encode(), headers=headers,
+                                     timeout=self.response_timeout)
+        if result.status == 200:
+            try:
+                answer = json.loads(result.body or b"null")
+            except ValueError:
+                answer = None
+            echoed = _validation_response(answer)
+            if echoed == code:
+                return "Succeeded", "The endpoint answered the validation handshake."
+            if echoed is not None:
+                return "Failed", _failed(url, f"the endpoint echoed {echoed!r}, not the validationCode sent")
+        if result.status is not None and 200 <= result.status <= 204:
+            return ("AwaitingManualAction",
+                    f"The endpoint answered {result.status} without the validationCode. Validate it by sending an "
+                    f"HTTP GET to the validationUrl within 5 minutes: {validation_url}")
+        detail = result.detail or f"Http POST request failed with response code {result.status}"
+        return "Failed", _failed(url, detail)
+
+    def _options_handshake(self, url: str) -> tuple[str, str]:
+        result = self.sender.request("OPTIONS", url, headers={"WebHook-Request-Origin": WEBHOOK_ORIGIN},
+                                     timeout=self.response_timeout)
+        allowed = {k.lower(): v for k, v in (result.headers or {}).items()}.get("webhook-allowed-origin")
+        if result.status is not None and 200 <= result.status <= 204 and allowed in (WEBHOOK_ORIGIN, "*"):
+            return "Succeeded", "The endpoint answered the CloudEvents abuse-protection handshake (OPTIONS)."
+        if result.detail:
+            detail = result.detail
+        elif allowed is None:
+            detail = f"OPTIONS answered {result.status} without a WebHook-Allowed-Origin header"
+        else:
+            detail = f"OPTIONS answered WebHook-Allowed-Origin: {allowed!r}, not {WEBHOOK_ORIGIN!r} or '*'"
+        return "Failed", _failed(url, detail)
+
+    def handle_validation_get(self, request: Request, name: str) -> Response:
+        """GET on a validationUrl: completes a manual validation within its 5-minute window."""
+        sub_id = request.query.get("id") or ""
+        token = request.query.get("token") or ""
+        v = self.outbox.validation(sub_id) if sub_id else None
+        if v is None or not token or v["token"] != token:
+            raise ArmError(404, "NotFound", "This validation URL is unknown or its token is wrong.")
+        if v["state"] == "Succeeded":
+            return Response(200, VALIDATED_TEXT.encode(), {"Content-Type": "text/plain; charset=utf-8"})
+        if v["state"] != "AwaitingManualAction" or self.clock.now() - v["created"] > policy.MANUAL_VALIDATION_WINDOW:
+            if v["state"] == "AwaitingManualAction":
+                self.outbox.update_validation(sub_id, "Failed", "The validationUrl was called after 5 minutes.")
+                self._set_provisioning_state(sub_id, "Failed")
+            raise ArmError(400, "ValidationUrlExpired",
+                           "This validation URL has expired (it is valid for 5 minutes); delete and recreate the "
+                           "event subscription to get a new one.")
+        self.outbox.update_validation(sub_id, "Succeeded", "Validated manually through the validationUrl.")
+        self._set_provisioning_state(sub_id, "Succeeded")
+        return Response(200, VALIDATED_TEXT.encode(), {"Content-Type": "text/plain; charset=utf-8"})
+
+    def validation_state(self, subscription_id: str) -> dict | None:
+        """The last handshake of a subscription: endpoint, state, message (None if never validated)."""
+        v = self.outbox.validation(subscription_id)
+        if v is not None:
+            v = {k: v[k] for k in ("subscription_id", "endpoint", "state", "message")}
+        return v
+
+    def _set_provisioning_state(self, subscription_id: str, state: str) -> None:
+        """Tell Microsoft.EventGrid (its backend's hook if it has one, else the stored body)."""
+        backend = self.sandbox.backends.get("eventgrid")
+        hook = getattr(backend, "set_provisioning_state", None)
+        if callable(hook):
+            hook(subscription_id, state)
+            return
+        body = self.sandbox.store.get(subscription_id)
+        if body is not None:
+            body.setdefault("properties", {})["provisioningState"] = state
+            self.sandbox.store.put(subscription_id, body.get("type") or "Microsoft.EventGrid/eventSubscriptions", body)
+
+    # -- what happened -------------------------------------------------------------------------------
+    def stats(self, subscription_id: str | None = None) -> dict[str, int]:
+        """Reconciliation: published = delivered + dead_lettered + dropped + pending."""
+        c = self.outbox.counts(subscription_id)
+        return {"published": sum(c.values()), "delivered": c.get("delivered", 0),
+                "dead_lettered": c.get("deadlettered", 0), "dropped": c.get("dropped", 0),
+                "pending": c.get("pending", 0) + c.get("deadlettering", 0),
+                "duplicates": self.outbox.possible_duplicates(subscription_id)}
+
+    def deliveries(self, *, subscription_id: str | None = None, event_id: str | None = None,
+                   state: str | None = None) -> list[dict]:
+        """One entry per (event, subscription): state, attempts (each with its time, status, outcome,
+        duration and error), reason and where it ended (dead-letter file or queue)."""
+        rows = self.outbox.items(subscription_id=subscription_id, event_id=event_id, state=_state_name(state))
+        attempts = self.outbox.attempts(r["item"] for r in rows)
+        out = []
+        for r in rows:
+            out.append({
+                "event_id": r["event_id"], "subscription": r["subscription_id"].rsplit("/", 1)[-1],
+                "subscription_id": r["subscription_id"], "state": _public_state(r["state"]),
+                "attempts": [_attempt(a) for a in attempts[r["item"]]],
+                "delivery_attempts": r["attempts"], "last_status": r["last_status"],
+                "last_outcome": r["last_outcome"], "reason": r["reason"], "location": r["location"],
+                "publish_time": policy.iso(r["publish_time"]),
+                "next_attempt": policy.iso(r["next_at"]) if r["state"] in ("pending", "deadlettering") else None,
+                "finished": policy.iso(r["finished_at"]), "event": r["event"]})
+        return out
+
+    def log(self, *, subscription_id: str | None = None, event_id: str | None = None) -> list[dict]:
+        """Every attempt, oldest first, for a subscription and/or an event."""
+        out = []
+        for d in self.deliveries(subscription_id=subscription_id, event_id=event_id):
+            for a in d["attempts"]:
+                out.append({"event_id": d["event_id"], "subscription": d["subscription"], **a})
+        out.sort(key=lambda a: (a["time"] or "", a["attempt"]))
+        return out
+
+    def dead_letters(self, subscription_id: str | None = None) -> list[dict]:
+        """The dead-letter records written so far (read back from the dead-letter folder)."""
+        records = []
+        for d in self.deliveries(subscription_id=subscription_id, state="dead_lettered"):
+            path = self.sandbox.folder / "deadletter" / d["location"]
+            try:
+                records.extend(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                log.warning("dead-letter file %s is missing or unreadable", path)
+        return records
+
+    def queue_messages(self, queue: str | None = None, *, subscription_id: str | None = None) -> list[dict]:
+        """Messages delivered to StorageQueue / EventHub / ServiceBus destinations (local queues)."""
+        return self.outbox.queue_messages(queue=queue, subscription_id=subscription_id)
+
+    @property
+    def deadletter_folder(self) -> Path:
+        return self.sandbox.folder / "deadletter"
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2))
+    os.replace(tmp, path)
+
+
+def _validation_response(answer: Any) -> str | None:
+    if isinstance(answer, dict):
+        for key, value in answer.items():
+            if key.lower() == "validationresponse":
+                return str(value)
+    return None
+
+
+def _base_url(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _failed(url: str, detail: str) -> str:
+    return (f"Webhook validation handshake failed for {_base_url(url)}. {detail}. "
+            "For troubleshooting, visit https://aka.ms/esvalidation.")
+
+
+_STATES = {"dead_lettered": "deadlettered", "deadlettered": "deadlettered"}
+
+
+def _state_name(state: str | None) -> str | None:
+    return None if state is None else _STATES.get(state, state)
+
+
+def _public_state(state: str) -> str:
+    return {"deadlettered": "dead_lettered", "deadlettering": "pending"}.get(state, state)
+
+
+def _attempt(row: tuple) -> dict:
+    attempt, when, status, outcome, duration, error, batch = row
+    return {"attempt": attempt, "time": policy.iso(when), "status": status, "outcome": outcome,
+            "duration_ms": duration, "error": error, "batch": batch}

@@ -1,0 +1,344 @@
+"""The persisted outbox: one row per (event, subscription), claimed with leases, in the sandbox database.
+
+A row is written before anything is sent and only leaves the ``pending`` state when the event is
+delivered, dead-lettered or dropped (with its reason and the event kept). An engine claims rows by
+writing its owner name and a lease end on them; a restarted engine gives back the rows of an owner
+that is gone, so a ``kill -9`` in the middle of a delivery loses nothing (it may deliver twice:
+at-least-once, and the interrupted attempt is in the log).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from ..arm.store import Store
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS delivery_items (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    subscription_id TEXT NOT NULL,      -- lower-cased ARM id of the event subscription
+    event_id TEXT NOT NULL,
+    event TEXT NOT NULL,                -- the event as published (JSON)
+    state TEXT NOT NULL,                -- pending | deadlettering | delivered | deadlettered | dropped
+    attempts INTEGER NOT NULL DEFAULT 0,
+    publish_time REAL NOT NULL,         -- sandbox time
+    next_at REAL NOT NULL,              -- sandbox time the next step is due
+    lease_owner TEXT,
+    lease_until REAL,                   -- wall time
+    last_status INTEGER,
+    last_outcome TEXT,
+    last_attempt_time REAL,
+    reason TEXT,
+    location TEXT,                      -- dead-letter file or queue the event ended in
+    dl_failing_since REAL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS delivery_items_due ON delivery_items(state, next_at);
+CREATE INDEX IF NOT EXISTS delivery_items_sub ON delivery_items(subscription_id);
+CREATE INDEX IF NOT EXISTS delivery_items_event ON delivery_items(event_id);
+CREATE INDEX IF NOT EXISTS delivery_items_lease ON delivery_items(lease_owner);
+CREATE TABLE IF NOT EXISTS delivery_attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    time REAL NOT NULL,                 -- sandbox time
+    status INTEGER,
+    outcome TEXT NOT NULL,
+    duration_ms REAL,
+    error TEXT,
+    batch TEXT
+);
+CREATE INDEX IF NOT EXISTS delivery_attempts_item ON delivery_attempts(item_id);
+CREATE TABLE IF NOT EXISTS delivery_subscriptions (
+    subscription_id TEXT PRIMARY KEY,   -- lower-cased
+    body TEXT NOT NULL,                 -- the ARM body last submitted with
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS delivery_validations (
+    subscription_id TEXT PRIMARY KEY,
+    endpoint TEXT NOT NULL,
+    code TEXT NOT NULL,
+    token TEXT NOT NULL,
+    state TEXT NOT NULL,                -- Succeeded | AwaitingManualAction | Failed
+    message TEXT NOT NULL,
+    created REAL NOT NULL               -- sandbox time
+);
+CREATE TABLE IF NOT EXISTS delivery_queue_messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    destination_type TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    subscription_id TEXT NOT NULL,
+    item_id INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    properties TEXT NOT NULL,
+    enqueued_time REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS delivery_functions (
+    resource_id TEXT PRIMARY KEY,       -- lower-cased Microsoft.Web/sites/functions id
+    url TEXT NOT NULL
+);
+"""
+
+ACTIVE = ("pending", "deadlettering")
+FINAL = ("delivered", "deadlettered", "dropped")
+
+
+@dataclass
+class Item:
+    """One claimed outbox row."""
+
+    id: int
+    subscription_id: str
+    event_id: str
+    event: dict
+    state: str
+    attempts: int
+    publish_time: float
+    next_at: float
+    last_status: int | None
+    last_outcome: str | None
+    last_attempt_time: float | None
+    reason: str | None
+    dl_failing_since: float | None
+
+
+_ITEM_COLUMNS = ("id, subscription_id, event_id, event, state, attempts, publish_time, next_at, last_status, "
+                 "last_outcome, last_attempt_time, reason, dl_failing_since")
+
+
+def _item(row: tuple) -> Item:
+    values = list(row)
+    values[3] = json.loads(values[3])
+    return Item(*values)
+
+
+def new_owner() -> str:
+    """A lease owner name: host, process id and a token for this engine."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _owner_alive(owner: str) -> bool:
+    try:
+        host, pid, _ = owner.split(":")
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return True  # another machine: only the lease end can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
+class Outbox:
+    """SQL over the delivery tables; every method is one short transaction."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        store.executescript(SCHEMA)
+
+    # -- writing --------------------------------------------------------------------------------
+    def remember_subscription(self, subscription_id: str, body: dict, now: float) -> None:
+        self.store.execute(
+            "INSERT INTO delivery_subscriptions (subscription_id, body, updated) VALUES (?, ?, ?) "
+            "ON CONFLICT(subscription_id) DO UPDATE SET body = excluded.body, updated = excluded.updated",
+            (subscription_id.lower(), json.dumps(body), now))
+
+    def subscription_body(self, subscription_id: str) -> dict | None:
+        row = self.store.execute("SELECT body FROM delivery_subscriptions WHERE subscription_id = ?",
+                                 (subscription_id.lower(),)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def add(self, rows: list[tuple[str, str, str, str, float, str | None]]) -> None:
+        """Insert (subscription_id, event_id, event_json, state, now, reason) rows in one transaction."""
+        with self.store.transaction() as db:
+            db.executemany(
+                "INSERT INTO delivery_items (subscription_id, event_id, event, state, publish_time, next_at, "
+                "reason, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(s.lower(), e, ev, st, now, now, reason, None if st in ACTIVE else now)
+                 for s, e, ev, st, now, reason in rows])
+
+    def claim(self, owner: str, now: float, lease_seconds: float, limit: int) -> list[Item]:
+        """Lease up to ``limit`` rows whose next step is due at sandbox time ``now``."""
+        wall = time.time()
+        with self.store.transaction() as db:
+            rows = db.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM delivery_items WHERE state IN ('pending', 'deadlettering') "
+                "AND next_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_at, id LIMIT ?",
+                (now, wall, limit)).fetchall()
+            if rows:
+                db.executemany("UPDATE delivery_items SET lease_owner = ?, lease_until = ? WHERE id = ?",
+                               [(owner, wall + lease_seconds, r[0]) for r in rows])
+        return [_item(r) for r in rows]
+
+    def record(self, owner: str, updates: list[dict], attempts: list[tuple]) -> None:
+        """Write the results of a round: item updates (only if still leased by us) and attempt rows."""
+        with self.store.transaction() as db:
+            if attempts:
+                db.executemany(
+                    "INSERT INTO delivery_attempts (item_id, attempt, time, status, outcome, duration_ms, error, batch)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", attempts)
+            for u in updates:
+                keys = [k for k in u if k != "id"]
+                sets = ", ".join(f"{k} = ?" for k in keys)
+                db.execute(f"UPDATE delivery_items SET {sets}, lease_owner = NULL, lease_until = NULL "
+                           "WHERE id = ? AND lease_owner = ? AND state IN ('pending', 'deadlettering')",
+                           [u[k] for k in keys] + [u["id"], owner])
+
+    def release(self, owner: str) -> None:
+        self.store.execute("UPDATE delivery_items SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?",
+                           (owner,))
+
+    def recover(self, own: str, now: float) -> int:
+        """Give back rows leased by a dead process or whose lease ran out; log the interrupted attempt."""
+        wall = time.time()
+        owners = [r[0] for r in self.store.execute(
+            "SELECT DISTINCT lease_owner FROM delivery_items WHERE lease_owner IS NOT NULL").fetchall()]
+        dead = [o for o in owners if o != own and not _owner_alive(o)]
+        with self.store.transaction() as db:
+            rows = db.execute(
+                "SELECT id, attempts, state FROM delivery_items WHERE lease_owner IS NOT NULL AND "
+                f"(lease_until < ? OR lease_owner IN ({','.join('?' * len(dead)) or 'NULL'}))",
+                [wall, *dead]).fetchall()
+            if not rows:
+                return 0
+            db.executemany(
+                "INSERT INTO delivery_attempts (item_id, attempt, time, status, outcome, duration_ms, error, batch) "
+                "VALUES (?, ?, ?, NULL, 'Interrupted', NULL, ?, NULL)",
+                [(r[0], r[1] + 1, now, "the engine holding this delivery stopped before recording its result; "
+                  "the endpoint may have received it (at-least-once: it is sent again)")
+                 for r in rows if r[2] == "pending"])
+            db.executemany("UPDATE delivery_items SET lease_owner = NULL, lease_until = NULL, next_at = MIN(next_at, ?) "
+                           "WHERE id = ?", [(now, r[0]) for r in rows])
+        return len(rows)
+
+    def forget(self, subscription_id: str, now: float, reason: str) -> int:
+        cur = self.store.execute(
+            "UPDATE delivery_items SET state = 'dropped', reason = ?, finished_at = ?, lease_owner = NULL, "
+            "lease_until = NULL WHERE subscription_id = ? AND state IN ('pending', 'deadlettering')",
+            (reason, now, subscription_id.lower()))
+        self.store.execute("DELETE FROM delivery_validations WHERE subscription_id = ?", (subscription_id.lower(),))
+        return cur.rowcount
+
+    def enqueue_messages(self, rows: list[tuple]) -> None:
+        if rows:
+            with self.store.transaction() as db:
+                db.executemany(
+                    "INSERT INTO delivery_queue_messages (destination_type, resource_id, queue, subscription_id, "
+                    "item_id, body, properties, enqueued_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def next_due(self) -> float | None:
+        row = self.store.execute(
+            "SELECT MIN(next_at) FROM delivery_items WHERE state IN ('pending', 'deadlettering')").fetchone()
+        return row[0] if row else None
+
+    def counts(self, subscription_id: str | None = None) -> dict[str, int]:
+        where, args = ("WHERE subscription_id = ?", (subscription_id.lower(),)) if subscription_id else ("", ())
+        rows = self.store.execute(f"SELECT state, COUNT(*) FROM delivery_items {where} GROUP BY state", args)
+        return {state: n for state, n in rows.fetchall()}
+
+    def possible_duplicates(self, subscription_id: str | None = None) -> int:
+        """Interrupted attempts of events that were then sent again: each may be a duplicate."""
+        sql = ("SELECT COUNT(*) FROM delivery_attempts a JOIN delivery_items i ON i.id = a.item_id "
+               "WHERE a.outcome = 'Interrupted' AND i.state != 'pending'")
+        args: tuple = ()
+        if subscription_id:
+            sql += " AND i.subscription_id = ?"
+            args = (subscription_id.lower(),)
+        return self.store.execute(sql, args).fetchone()[0]
+
+    def items(self, *, subscription_id: str | None = None, event_id: str | None = None,
+              state: str | None = None) -> list[dict[str, Any]]:
+        sql = ("SELECT id, subscription_id, event_id, state, attempts, publish_time, next_at, last_status, "
+               "last_outcome, last_attempt_time, reason, location, finished_at, event FROM delivery_items WHERE 1=1")
+        args: list = []
+        for column, value in (("subscription_id", subscription_id and subscription_id.lower()),
+                              ("event_id", event_id), ("state", state)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                args.append(value)
+        sql += " ORDER BY id"
+        names = ("item", "subscription_id", "event_id", "state", "attempts", "publish_time", "next_at",
+                 "last_status", "last_outcome", "last_attempt_time", "reason", "location", "finished_at", "event")
+        out = []
+        for row in self.store.execute(sql, args).fetchall():
+            d = dict(zip(names, row))
+            d["event"] = json.loads(d["event"])
+            out.append(d)
+        return out
+
+    def attempts(self, item_ids: Iterable[int]) -> dict[int, list[tuple]]:
+        ids = list(item_ids)
+        out: dict[int, list[tuple]] = {i: [] for i in ids}
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk:chunk + 500]
+            rows = self.store.execute(
+                "SELECT item_id, attempt, time, status, outcome, duration_ms, error, batch FROM delivery_attempts "
+                f"WHERE item_id IN ({','.join('?' * len(part))}) ORDER BY id", part).fetchall()
+            for r in rows:
+                out[r[0]].append(r[1:])
+        return out
+
+    # -- validations and function apps -------------------------------------------------------------
+    def set_validation(self, subscription_id: str, endpoint: str, code: str, token: str, state: str,
+                       message: str, now: float) -> None:
+        self.store.execute(
+            "INSERT INTO delivery_validations (subscription_id, endpoint, code, token, state, message, created) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(subscription_id) DO UPDATE SET endpoint = excluded.endpoint, "
+            "code = excluded.code, token = excluded.token, state = excluded.state, message = excluded.message, "
+            "created = excluded.created",
+            (subscription_id.lower(), endpoint, code, token, state, message, now))
+
+    def update_validation(self, subscription_id: str, state: str, message: str) -> None:
+        self.store.execute("UPDATE delivery_validations SET state = ?, message = ? WHERE subscription_id = ?",
+                           (state, message, subscription_id.lower()))
+
+    def validation(self, subscription_id: str) -> dict | None:
+        row = self.store.execute(
+            "SELECT subscription_id, endpoint, code, token, state, message, created FROM delivery_validations "
+            "WHERE subscription_id = ?", (subscription_id.lower(),)).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("subscription_id", "endpoint", "code", "token", "state", "message", "created"), row))
+
+    def awaiting_validations(self, older_than: float) -> list[str]:
+        return [r[0] for r in self.store.execute(
+            "SELECT subscription_id FROM delivery_validations WHERE state = 'AwaitingManualAction' AND created < ?",
+            (older_than,)).fetchall()]
+
+    def set_function(self, resource_id: str, url: str) -> None:
+        self.store.execute("INSERT INTO delivery_functions (resource_id, url) VALUES (?, ?) "
+                           "ON CONFLICT(resource_id) DO UPDATE SET url = excluded.url", (resource_id.lower(), url))
+
+    def function_url(self, resource_id: str) -> str | None:
+        row = self.store.execute("SELECT url FROM delivery_functions WHERE resource_id = ?",
+                                 (resource_id.lower(),)).fetchone()
+        return row[0] if row else None
+
+    def queue_messages(self, *, queue: str | None = None, subscription_id: str | None = None) -> list[dict]:
+        sql = ("SELECT id, destination_type, resource_id, queue, subscription_id, body, properties, enqueued_time "
+               "FROM delivery_queue_messages WHERE 1=1")
+        args: list = []
+        if queue is not None:
+            sql += " AND queue = ?"
+            args.append(queue)
+        if subscription_id is not None:
+            sql += " AND subscription_id = ?"
+            args.append(subscription_id.lower())
+        out = []
+        for r in self.store.execute(sql + " ORDER BY id", args).fetchall():
+            out.append({"id": r[0], "destination_type": r[1], "resource_id": r[2], "queue": r[3],
+                        "subscription_id": r[4], "body": json.loads(r[5]), "properties": json.loads(r[6]),
+                        "enqueued_time": r[7]})
+        return out
