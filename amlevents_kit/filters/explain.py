@@ -111,7 +111,7 @@ def _show(values: list, single: bool) -> str:
     if single:
         return repr(values[0]) if values else "(no value)"
     if not values:
-        return "any of [] (no values: nothing can match)"
+        return "any of [] (no values)"
     return repr(values[0]) if len(values) == 1 else f"any of {values!r}"
 
 
@@ -123,7 +123,7 @@ def _explain_clause(ev: dict, c: AdvancedClause, arrays: bool) -> ClauseResult:
     test = f"{op} {key}" + ("" if c.kind == "none" else f" {shown!r}")
     where = f"advancedFilters[{c.index}]"
     value = resolve(ev, key)
-    absent = "key not found" if value is MISSING else "is null (treated like a missing key)"
+    absent = "key not found" if value is MISSING else "null (treated like a missing key)"
     if op in ("IsNullOrUndefined", "IsNotNull"):
         is_null = value is MISSING or value is None
         ok = is_null if op == "IsNullOrUndefined" else not is_null
