@@ -61,7 +61,7 @@ def check(notebooks: list[Path]) -> int:
     for path in notebooks:
         env = dict(os.environ, AMLEVENTS_SANDBOX_DIR=tempfile.mkdtemp(prefix="nbval-sandbox-"))
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env",
-               "--nbval-sanitize-with", str(SANITIZE), str(path)]
+               "--nbval-sanitize-with", str(SANITIZE), "--nbval-cell-timeout=300", str(path)]
         status |= subprocess.call(cmd, cwd=ROOT, env=env)
     return status
 
