@@ -112,7 +112,8 @@ class SandboxTarget(Target):
     ca_path: str | None = None
 
     def _ml_kwargs(self) -> dict[str, Any]:
-        return {"transport": self._client_kwargs["transport"], "enable_telemetry": False}
+        from .sandbox.providers.machinelearningservices.client import ml_client_kwargs  # routes blob uploads too
+        return ml_client_kwargs(self)
 
     def summary(self) -> dict[str, str]:
         out = super().summary()
