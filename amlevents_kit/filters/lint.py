@@ -109,6 +109,9 @@ def _check_types(spec: FilterSpec, topic_types: list[str], out: list[Finding]) -
 def _check_subject(spec: FilterSpec, types: list[str], out: list[Finding]) -> None:
     """Flag subject prefixes/suffixes impossible for the chosen event types."""
     begins, ends = spec.subject_begins_with or "", spec.subject_ends_with or ""
+    for name, value in (("subjectBeginsWith", begins), ("subjectEndsWith", ends)):
+        if "*" in value:
+            out.append(Finding("warning", "subject filters have no wildcards; '*' is compared literally", f"filter.{name}"))
     if not (begins or ends) or not types:
         return
     templated = [t for t in types if t in SUBJECT_TEMPLATES]
@@ -127,9 +130,6 @@ def _check_subject(spec: FilterSpec, types: list[str], out: list[Finding]) -> No
         out.append(Finding("error", f"no subject {what} can occur, so this never matches: {shapes}{hint}", field))
     elif spec.included_event_types:
         out.append(Finding("warning", f"a subject that {what} is impossible for {', '.join(map(_short, bad))} ({shapes}); those events never match{hint}", field))
-    for name, value in (("subjectBeginsWith", begins), ("subjectEndsWith", ends)):
-        if "*" in value:
-            out.append(Finding("warning", "subject filters have no wildcards; '*' is compared literally", f"filter.{name}"))
 
 
 def _schema_fields(event_type: str) -> dict[str, Any]:

@@ -124,3 +124,8 @@ def test_ignored_or_literal_values_are_warned():
         {"operatorType": "NumberInRange", "key": "data.modelVersion", "values": [[5, 1]]}]})
     text = " | ".join(map(str, findings))
     assert "empty string is ignored" in text and "no wildcards" in text and "range [5, 1] is empty" in text
+
+
+def test_subject_wildcards_are_warned():
+    (finding,) = lint({"includedEventTypes": [events.MODEL_REGISTERED], "subjectBeginsWith": "models/*"})
+    assert finding.severity == "warning" and finding.field == "filter.subjectBeginsWith"
