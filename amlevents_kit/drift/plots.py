@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from .detect import METRICS, DriftResult, _severity
 
@@ -15,6 +14,8 @@ def plot_drift(result: DriftResult, ax=None):
 
     Distances drift when the bar passes the threshold mark; p-values (ks, chi2) drift when below it.
     """
+    from matplotlib.figure import Figure  # imported on first plot: scoring never needs matplotlib
+
     table = result.table
     if ax is None:
         fig = Figure(figsize=(7, 0.3 * len(table) + 1.2), layout="constrained")
@@ -34,6 +35,8 @@ def plot_drift(result: DriftResult, ax=None):
 
 def plot_features(result: DriftResult, features=None, *, top: int = 3):
     """Baseline vs target distributions, one panel per feature; default: the `top` most drifted features."""
+    from matplotlib.figure import Figure
+
     table = result.table
     if features is None:
         order = _severity(table).sort_values(ascending=False).index
