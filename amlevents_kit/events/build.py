@@ -12,16 +12,16 @@ from .models import DATA_CLASSES, GenericEventData, json_type, parse_time
 from .validate import EventValidationError, detect_schema, lookup, validate_event
 
 
-def format_time(value: datetime | str | None) -> str:
-    """Return an Event Grid timestamp string (UTC now when ``value`` is None)."""
+def format_time(value: datetime | str | None, field: str = "time") -> str:
+    """Return an Event Grid timestamp string (UTC now when ``value`` is None); errors name ``field``."""
     if value is None:
         value = datetime.now(timezone.utc)
     if isinstance(value, str):
         if parse_time(value) is None:
-            raise EventValidationError([("time", f"expected an ISO 8601 timestamp, got {value!r}")])
+            raise EventValidationError([(field, f"expected an ISO 8601 timestamp, got {value!r}")])
         return value
     if not isinstance(value, datetime):
-        raise EventValidationError([("time", f"expected a datetime or ISO 8601 string, got {json_type(value)}")])
+        raise EventValidationError([(field, f"expected a datetime or ISO 8601 string, got {json_type(value)}")])
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc).isoformat()
@@ -213,8 +213,8 @@ def dataset_drift_detected(*, topic: str, data_drift_id: str, data_drift_name: s
     data = {"dataDriftId": data_drift_id, "dataDriftName": data_drift_name, "runId": run_id,
             "baseDatasetId": base_dataset_id, "targetDatasetId": target_dataset_id,
             "driftCoefficient": drift_coefficient,
-            "startTime": None if start_time is None else format_time(start_time),
-            "endTime": None if end_time is None else format_time(end_time)}
+            "startTime": None if start_time is None else format_time(start_time, "data.startTime"),
+            "endTime": None if end_time is None else format_time(end_time, "data.endTime")}
     return build_event(t.DATASET_DRIFT_DETECTED, topic=topic, data=data, schema=schema, **envelope)
 
 

@@ -248,3 +248,13 @@ def test_conversions():
     assert "specversion" in ev.to_cloudevent_schema(docs_ce)
     back = ev.to_eventgrid_schema(docs_ce)
     assert back["dataVersion"] == "9" and "traceparent" not in back and back["metadataVersion"] == "1"
+
+
+def test_convenience_builder_errors_name_the_data_field():
+    with pytest.raises(ev.EventValidationError) as info:
+        ev.dataset_drift_detected(topic=WS, data_drift_id="d", data_drift_name="n", run_id="r", base_dataset_id="b",
+                                  target_dataset_id="t", drift_coefficient=0.5, start_time="last monday")
+    assert info.value.path == "data.startTime"
+    with pytest.raises(ev.EventValidationError) as info:
+        ev.model_registered(topic=WS, model_name=None, model_version=1)
+    assert info.value.path == "data.modelName" and "got null" in str(info.value)
