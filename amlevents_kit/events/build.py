@@ -28,7 +28,11 @@ def format_time(value: datetime | str | None, field: str = "time") -> str:
 
 
 def subject_for(event_type: str, data: dict) -> str:
-    """Compute the subject Azure ML uses for an event type from its data (``""`` if none)."""
+    """Compute the subject Azure ML uses for an event type from its data (``""`` if none).
+
+    Drift events use the singular ``datadrift/{id}/run/{runId}`` seen on the wire (spec §1.1
+    CONFLICT: Azure's schema page shows the placeholder ``datadrifts/{}/runs/{}``).
+    """
     template = t.SUBJECT_TEMPLATES.get(event_type)
     if template is None:
         return ""
