@@ -63,7 +63,7 @@ class EventGridResponses:
             if len(items) > n:
                 query = {k: v for k, v in request.query.items() if k.lower() != "$skiptoken"}
                 query["$skiptoken"] = str(skip + n)
-                body["nextLink"] = f"{request.base_url}{quote(request.path)}?{urlencode(query)}"
+                body["nextLink"] = f"{request.base_url}{quote(request.path)}?{urlencode(query, safe='$')}"
             items = items[:n]
         body["value"] = [render(b) for b in items]
         return Response(200, body)
