@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from .models import MLBackend
 
 DATASTORE = "workspaceblobstore"
+ARTIFACT_STORE = "workspaceartifactstore"  # where run logs go (jobs.stream reads them there)
+DATASTORES = (DATASTORE, ARTIFACT_STORE)
 MODEL_TYPES = {"custom_model": "custom_model", "mlflow_model": "mlflow_model", "triton_model": "triton_model",
                "custommodel": "custom_model", "mlflowmodel": "mlflow_model", "tritonmodel": "triton_model"}
 LIST_VIEWS = ("ActiveOnly", "ArchivedOnly", "All")
@@ -44,18 +46,21 @@ class Assets:
 
     # -- datastore ----------------------------------------------------------------------------------
     def datastore(self, name: str) -> dict[str, Any]:
-        if name.lower() != DATASTORE:
+        if name.lower() not in DATASTORES:
             raise not_found("Microsoft.MachineLearningServices/workspaces/datastores", name)
-        return self.datastore_body()
+        return self.datastore_body(name.lower())
 
-    def datastore_body(self) -> dict[str, Any]:
+    def datastores(self) -> list[dict[str, Any]]:
+        return [self.datastore_body(n) for n in DATASTORES]
+
+    def datastore_body(self, name: str = DATASTORE) -> dict[str, Any]:
         return {
-            "id": f"{self.ws}/datastores/{DATASTORE}", "name": DATASTORE,
+            "id": f"{self.ws}/datastores/{name}", "name": name,
             "type": "Microsoft.MachineLearningServices/workspaces/datastores",
             "properties": {
                 "datastoreType": "AzureBlob", "accountName": self.backend.account_name,
                 "containerName": self.backend.container, "endpoint": "core.windows.net", "protocol": "https",
-                "serviceDataAccessAuthIdentity": "WorkspaceSystemAssignedIdentity", "isDefault": True,
+                "serviceDataAccessAuthIdentity": "WorkspaceSystemAssignedIdentity", "isDefault": name == DATASTORE,
                 "credentials": {"credentialsType": "AccountKey"}, "description": "The sandbox's blob storage",
                 "tags": {}, "properties": {},
             },
@@ -64,6 +69,8 @@ class Assets:
 
     def list_secrets(self, name: str) -> dict[str, Any]:
         self.datastore(name)
+        if name.lower() == ARTIFACT_STORE:  # azure-ai-ml signs log URLs with the account key
+            return {"secretsType": "AccountKey", "key": "c2FuZGJveC1hY2NvdW50LWtleS1ub3QtYS1zZWNyZXQ="}
         return {"secretsType": "Sas", "sasToken": self.backend.sas_token()}
 
     # -- models -------------------------------------------------------------------------------------
@@ -197,8 +204,8 @@ class Assets:
 
     def start_pending_upload(self, name: str, version: str) -> dict[str, Any]:
         """Where the SDK should upload a code snapshot: a SAS URL on the sandbox's blob store."""
-        prefix = f"LocalUpload/codes/{name}/{version}"
-        blob_uri = f"{self.backend.account_url}/{self.backend.container}/{prefix}"
+        # One container per upload, as Azure does: the SDK uploads the folder at its root.
+        blob_uri = f"{self.backend.account_url}/azureml-code-{uuid.uuid4()}"
         return {"blobReferenceForConsumption": {
                     "blobUri": blob_uri,
                     "storageAccountArmId": self.backend.storage_account_id,
@@ -244,7 +251,7 @@ class Assets:
             return self.backend.jobs.output_path(m["job"], m["output"], m["path"] or "")
         m = _DATASTORE_URI.match(uri)
         if m:
-            if m["ds"].lower() != DATASTORE:
+            if m["ds"].lower() not in DATASTORES:
                 raise invalid_value("modelUri", uri, f"paths on the '{DATASTORE}' datastore (the sandbox's only one)")
             return self._materialise(self.backend.container, m["path"].strip("/"))
         if uri.startswith(self.backend.account_url + "/"):

@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS ml_blobs (
 """
 
 # Only the containers the sandbox hands out are blob routes, so they never shadow ARM paths.
-CONTAINER = r"(?P<container>azureml-blobstore-[0-9a-f-]+)"
+CONTAINER = r"(?P<container>azureml-(?:blobstore|code)-[0-9a-f-]+)"
 
 
 class BlobStore:

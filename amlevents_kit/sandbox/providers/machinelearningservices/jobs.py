@@ -136,6 +136,22 @@ class Jobs:
             raise ArmError(400, "UserError", f"Job '{name}' wrote nothing at outputs/{output}/{sub}".rstrip("/") + ".")
         return path
 
+    def run_details(self, name: str) -> dict[str, Any]:
+        """The run-history view of a job (``RunDetails``), for ``jobs.stream``."""
+        job = self.get(name)
+        props = job["properties"]
+        status = props["status"]
+        details: dict[str, Any] = {
+            "runId": name, "runUuid": str(uuid.uuid5(_EXPERIMENT_NS, name)), "status": status,
+            "target": (props.get("computeId") or "local").rsplit("/", 1)[-1],
+            "createdTimeUtc": job["systemData"]["createdAt"], "tags": props.get("tags") or {},
+            "properties": {k: str(v) for k, v in (props.get("properties") or {}).items()},
+            "warnings": [], "logFiles": {}, "runTypeV2": {"orchestrator": "Command", "traits": []},
+        }
+        if props.get("error"):
+            details["error"] = {"error": props["error"]}
+        return details
+
     def wait(self, name: str, timeout: float = 120.0) -> dict[str, Any]:
         """Block until the job ends in this process (tests and the sandbox's own helpers)."""
         thread = self._threads.get(name)
@@ -160,6 +176,7 @@ class Jobs:
             thread.join(5)
 
     def _set_status(self, name: str, status: str, **extra: Any) -> dict[str, Any]:
+        self._publish_log(name)
         with self.store.transaction():
             job = self.get(name)
             job["properties"]["status"] = status
@@ -167,6 +184,13 @@ class Jobs:
             job["systemData"] = self.backend.system_data(job["systemData"])
             self.store.put(job["id"], JOB_TYPE, job)
         return job
+
+    def _publish_log(self, name: str) -> None:
+        """Copy the job's log to the artifact store, where ``jobs.stream`` reads it."""
+        log = self.log_path(name)
+        if log.exists():
+            self.backend.blobs.put(self.backend.container, f"ExperimentRun/dcid.{name}/user_logs/std_log.txt",
+                                   log.read_bytes())
 
     def _run(self, name: str) -> None:
         try:
@@ -211,7 +235,12 @@ class Jobs:
             with self._lock:
                 self._procs[name] = proc
             self._set_status(name, "Running")
-            code_rc = proc.wait()
+            while True:
+                try:
+                    code_rc = proc.wait(timeout=0.5)
+                    break
+                except subprocess.TimeoutExpired:
+                    self._publish_log(name)  # so that jobs.stream shows the log as it grows
         with self._lock:
             self._procs.pop(name, None)
         if self._closing:

@@ -45,7 +45,10 @@ class MLResponses:
 
     def list_datastores(self, request: Request, **ws: str) -> Response:
         self._ws(**ws)
-        return _page([self.assets.datastore_body()])
+        views = self.assets.datastores()
+        if request.query.get("isDefault") == "true":
+            views = [d for d in views if d["properties"]["isDefault"]]
+        return _page(views)
 
     def list_secrets(self, request: Request, name: str, **ws: str) -> Response:
         self._ws(**ws)
@@ -186,6 +189,18 @@ class MLResponses:
         self._ws(**ws)
         tail = request.json_object(required=False).get("tail")
         return Response(200, {"content": self.endpoints.logs(endpoint, name, tail)})
+
+    def discovery(self, request: Request) -> Response:
+        """The workspace's service discovery: every data-plane service is the sandbox itself."""
+        base = request.base_url
+        services = ("api", "catalog", "experimentation", "gallery", "history", "hyperdrive", "labeling",
+                    "modelmanagement", "pipelines")
+        return Response(200, {**{s: base for s in services}, "studiohostUrl": "https://ml.azure.com"})
+
+    def run_details(self, request: Request, subscription: str, resource_group: str, workspace: str,
+                    run: str) -> Response:
+        self._ws(subscription, resource_group, workspace)
+        return Response(200, self.jobs.run_details(run))
 
     def score(self, request: Request, endpoint: str) -> Response:
         """In-process or over the sandbox server: pass the call on to the real scoring server."""

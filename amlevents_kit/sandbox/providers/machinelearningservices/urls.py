@@ -55,6 +55,9 @@ def routes(r: MLResponses) -> list[Route]:
         Route("PATCH", WS + "/onlineEndpoints/" + E + "/deployments/" + N, r.patch_deployment, NS),
         Route("DELETE", WS + "/onlineEndpoints/" + E + "/deployments/" + N, r.delete_deployment, NS),
         Route("POST", WS + "/onlineEndpoints/" + E + "/deployments/" + N + "/getLogs", r.deployment_logs, NS),
+        # run history (data plane, reached through the workspace's discovery URL): what jobs.stream reads
+        Route("GET", r"/discovery", r.discovery, arm=False),
+        Route("GET", r"/history/v1\.0" + WS + r"/runs/(?P<run>[^/]+)/details", r.run_details, arm=False),
         # scoring (data plane): the scoring server's URL path, for clients that reach the sandbox itself
         Route("POST", r"/online-endpoints/" + E + "/score", r.score, arm=False),
     ]
