@@ -1,0 +1,332 @@
+"""Run a Data Factory pipeline: activities in ``dependsOn`` order, each recorded as an activity run.
+
+Activities the sandbox runs:
+
+* ``Wait`` — ``waitTimeInSeconds`` of sandbox time (advance the clock to skip it);
+* ``Copy`` — files from the input dataset's folder to the output dataset's folder; datasets use a
+  ``FileServer`` linked service whose ``host`` is a local folder (relative paths are under
+  ``<sandbox folder>/files/``) and a ``FileServerLocation`` (``folderPath``, optional ``fileName``);
+* ``WebActivity`` (the designer's "Web") — an HTTP call; ``https://management.azure.com/...`` URLs are answered by the sandbox's
+  router in process, with ``authentication: {"type": "MSI"}`` as the factory's managed identity.
+
+**Running an Azure ML job.** Data Factory's ``AzureMLExecutePipeline`` activity runs *published
+pipelines* of Azure ML v1, which v2 no longer has; there is no v2 job activity. What runs a v2 job
+from a pipeline today is a Web activity (``WebActivity``) that PUTs the job to the workspace's ARM REST API
+(``PUT {workspace}/jobs/{name}?api-version=...``) with the factory's managed identity (MSI,
+resource ``https://management.azure.com/``). The sandbox refuses ``AzureMLExecutePipeline`` at
+create time and says so; ``amlevents_kit.workflows.ml_job_activity()`` builds the Web activity.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import shutil
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from ...arm.errors import ArmError
+from ..logic import expressions as ex
+
+if TYPE_CHECKING:
+    from .models import DataFactoryBackend
+
+ACTIVITY_TYPES = ("Wait", "Copy", "WebActivity")
+CONDITIONS = {"Succeeded", "Failed", "Skipped", "Completed"}
+FUNCTIONS: dict[str, tuple[int, int | None]] = {"pipeline": (0, 0), "activity": (1, 1), "utcNow": (0, 1),
+                                                "item": (0, 0)}
+
+
+def _unsupported(path: str, kind: Any) -> ArmError:
+    extra = ""
+    if kind == "AzureMLExecutePipeline":
+        extra = (" AzureMLExecutePipeline runs Azure ML v1 published pipelines, which v2 workspaces do not have; "
+                 "to run a v2 job use a Web activity that PUTs the job to the workspace's ARM API "
+                 "(amlevents_kit.workflows.ml_job_activity builds one).")
+    return ArmError(400, "SandboxUnsupportedActivity",
+                    f"The amlevents-kit sandbox cannot run the activity type {kind!r} (at '{path}'); it runs: "
+                    f"{', '.join(ACTIVITY_TYPES)}.{extra}")
+
+
+def _bad(path: str, message: str) -> ArmError:
+    return ArmError(400, "BadRequest", f"{message} (at '{path}').")
+
+
+def check_pipeline(props: dict) -> None:
+    """Refuse at create what the runner cannot run, naming the activity and its path."""
+    activities = props.get("activities") or []
+    if not isinstance(activities, list):
+        raise _bad("properties.activities", "The activities must be an array")
+    names = set()
+    for i, act in enumerate(activities):
+        path = f"properties.activities[{i}]"
+        if not isinstance(act, dict) or not act.get("name"):
+            raise _bad(f"{path}.name", "Every activity needs a name")
+        if act["name"] in names:
+            raise _bad(f"{path}.name", f"The activity name '{act['name']}' is used twice")
+        names.add(act["name"])
+        if act.get("type") not in ACTIVITY_TYPES:
+            raise _unsupported(f"{path}.type", act.get("type"))
+        tp = act.get("typeProperties") or {}
+        if act["type"] == "Wait" and "waitTimeInSeconds" not in tp:
+            raise _bad(f"{path}.typeProperties.waitTimeInSeconds", "A Wait activity needs waitTimeInSeconds")
+        if act["type"] == "WebActivity":
+            for key in ("url", "method"):
+                if not tp.get(key):
+                    raise _bad(f"{path}.typeProperties.{key}", f"A Web activity needs typeProperties.{key}")
+        if act["type"] == "Copy":
+            for key in ("inputs", "outputs"):
+                refs = act.get(key) or []
+                if len(refs) != 1 or not (refs[0] or {}).get("referenceName"):
+                    raise _bad(f"{path}.{key}", f"A Copy activity needs exactly one dataset reference in '{key}'")
+        _check_expressions(act, path)
+    for i, act in enumerate(activities):
+        for j, dep in enumerate(act.get("dependsOn") or []):
+            dpath = f"properties.activities[{i}].dependsOn[{j}]"
+            if dep.get("activity") not in names:
+                raise _bad(f"{dpath}.activity", f"The activity '{act['name']}' depends on '{dep.get('activity')}', "
+                                                "which is not an activity of this pipeline")
+            bad = [c for c in dep.get("dependencyConditions") or [] if c not in CONDITIONS]
+            if bad or not dep.get("dependencyConditions"):
+                raise _bad(f"{dpath}.dependencyConditions", f"dependencyConditions must be some of {sorted(CONDITIONS)}")
+
+
+def _check_expressions(value: Any, path: str) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_expressions(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_expressions(v, f"{path}[{i}]")
+    elif isinstance(value, str) and ex.is_dynamic(value):
+        try:
+            ex.check(value, FUNCTIONS)
+        except ex.ExpressionError as err:
+            raise _bad(path, f"The expression {value!r} is not valid: {err.message}") from None
+
+
+class ActivityFailed(Exception):
+    def __init__(self, code: str, message: str, output: Any = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.output = code, message, output
+
+
+class PipelineRunner:
+    """One pipeline run, executed in its own thread."""
+
+    def __init__(self, backend: "DataFactoryBackend", factory: dict, pipeline: dict, run: dict,
+                 parameters: dict) -> None:
+        self.backend = backend
+        self.sandbox = backend.sandbox
+        self.factory = factory
+        self.pipeline = pipeline
+        self.run_body = run
+        self.parameters = parameters
+        self.outputs: dict[str, Any] = {}
+        self.context = ex.Context({
+            "pipeline": lambda: {"parameters": self.parameters, "RunId": run["runId"], "Pipeline": pipeline["name"],
+                                 "DataFactory": factory["name"], "TriggerType": "Manual",
+                                 "TriggerTime": run["lastUpdated"]},
+            "activity": self._activity,
+            "utcNow": lambda fmt=None: self.sandbox.clock.isoformat(),
+        })
+
+    def _activity(self, name: str) -> dict:
+        if name not in self.outputs:
+            raise ex.ExpressionError(f"The activity '{name}' has not run, so its output cannot be used")
+        return {"output": self.outputs[name]}
+
+    def value(self, raw: Any) -> Any:
+        """Evaluate ADF values: ``{"value": "@...", "type": "Expression"}`` objects and ``@`` strings."""
+        if isinstance(raw, dict):
+            if raw.get("type") == "Expression" and isinstance(raw.get("value"), str):
+                return self.context.value(raw["value"])
+            return {k: self.value(v) for k, v in raw.items()}
+        if isinstance(raw, list):
+            return [self.value(v) for v in raw]
+        return self.context.value(raw) if isinstance(raw, str) else raw
+
+    # -- the run ----------------------------------------------------------------------------------
+    def run(self) -> None:
+        clock = self.sandbox.clock
+        body = self.run_body
+        started = clock.now()
+        body.update(status="InProgress", runStart=clock.isoformat())
+        self.backend.save_run(body)
+        statuses: dict[str, str] = {}
+        failures: list[str] = []
+        try:
+            activities = list(self.pipeline["properties"].get("activities") or [])
+            pending = activities[:]
+            while pending:
+                if self.backend.cancel_requested(body):
+                    break
+                act = next(a for a in pending if all(d["activity"] in statuses for d in a.get("dependsOn") or []))
+                pending.remove(act)
+                unmet = [d for d in act.get("dependsOn") or []
+                         if not _satisfied(statuses[d["activity"]], d["dependencyConditions"])]
+                if unmet:
+                    statuses[act["name"]] = "Skipped"
+                    continue
+                status = self._activity_run(act)
+                statuses[act["name"]] = status
+                if status == "Failed":
+                    failures.append(act["name"])
+        except Exception as exc:  # a bug of ours: end the run visibly rather than leave it InProgress
+            failures.append(f"(sandbox error: {type(exc).__name__}: {exc})")
+        handled = {d["activity"] for a in self.pipeline["properties"].get("activities") or []
+                   for d in a.get("dependsOn") or [] if statuses.get(a["name"]) not in (None, "Skipped")
+                   and ("Failed" in d["dependencyConditions"] or "Completed" in d["dependencyConditions"])}
+        unhandled = [f for f in failures if f not in handled]
+        if self.backend.cancel_requested(body):
+            final, message = "Cancelled", "The pipeline run was cancelled."
+        elif unhandled:
+            final, message = "Failed", f"Operation on target {unhandled[0]} failed: see its activity run."
+        else:
+            final, message = "Succeeded", ""
+        body.pop("_cancel", None)
+        body.update(status=final, message=message, runEnd=clock.isoformat(),
+                    durationInMs=int((clock.now() - started) * 1000))
+        self.backend.save_run(body)
+
+    def _activity_run(self, act: dict) -> str:
+        clock = self.sandbox.clock
+        record = {"pipelineName": self.pipeline["name"], "pipelineRunId": self.run_body["runId"],
+                  "activityName": act["name"], "activityType": act["type"], "activityRunId": str(uuid.uuid4()),
+                  "linkedServiceName": "", "status": "InProgress", "activityRunStart": clock.isoformat(),
+                  "activityRunEnd": None, "durationInMs": None, "input": {}, "output": {},
+                  "error": {"errorCode": "", "message": "", "failureType": "", "target": act["name"]}}
+        self.backend.save_activity_run(self.run_body, record)
+        started = clock.now()
+        try:
+            record["input"] = self.value(act.get("typeProperties") or {})
+            perform = {"Wait": self._wait, "Copy": self._copy, "WebActivity": self._web}[act["type"]]
+            output = perform(act, record["input"])
+            record["status"], record["output"] = "Succeeded", output
+            self.outputs[act["name"]] = output
+        except ex.ExpressionError as err:
+            record["status"] = "Failed"
+            record["error"].update(errorCode="InvalidTemplate", message=err.message, failureType="UserError")
+        except ActivityFailed as err:
+            record["status"], record["output"] = "Failed", err.output or {}
+            record["error"].update(errorCode=err.code, message=err.message, failureType="UserError")
+            self.outputs[act["name"]] = record["output"]
+        record.update(activityRunEnd=clock.isoformat(), durationInMs=int((clock.now() - started) * 1000))
+        self.backend.save_activity_run(self.run_body, record)
+        return record["status"]
+
+    # -- activities -------------------------------------------------------------------------------
+    def _wait(self, act: dict, tp: dict) -> dict:
+        try:
+            seconds = float(tp["waitTimeInSeconds"])
+        except (TypeError, ValueError):
+            raise ActivityFailed("2001", f"waitTimeInSeconds must be a number, got {tp['waitTimeInSeconds']!r}") from None
+        self.backend.sleep_until(self.sandbox.clock.now() + seconds)
+        return {"waitTimeInSeconds": seconds}
+
+    def _folder(self, ref: dict) -> tuple[Path, str | None, str]:
+        """The local folder (and file name) of a dataset reference."""
+        try:
+            ds = self.backend.get_child(self.factory, "datasets", ref["referenceName"])
+        except ArmError as err:
+            raise ActivityFailed("2200", err.message) from None
+        params = self.value(ref.get("parameters") or {})
+        ctx = ex.Context({"dataset": lambda: params, "pipeline": self.context.functions["pipeline"]})
+        props = ds["properties"]
+        location = ((props.get("typeProperties") or {}).get("location")) or {}
+        ls_name = (props.get("linkedServiceName") or {}).get("referenceName")
+        try:
+            ls = self.backend.get_child(self.factory, "linkedservices", ls_name)
+        except ArmError as err:
+            raise ActivityFailed("2200", err.message) from None
+        if ls["properties"].get("type") != "FileServer":
+            raise ActivityFailed("2200", f"The linked service '{ls_name}' is of type {ls['properties'].get('type')!r}; "
+                                         "the sandbox copies between FileServer (local folder) linked services.")
+        host = _resolve(ctx, (ls["properties"].get("typeProperties") or {}).get("host"))
+        if not host:
+            raise ActivityFailed("2200", f"The linked service '{ls_name}' has no typeProperties.host (a folder).")
+        root = Path(str(host)).expanduser()
+        if not root.is_absolute():
+            root = self.sandbox.folder / "files" / root
+        folder = _resolve(ctx, location.get("folderPath")) or ""
+        name = _resolve(ctx, location.get("fileName"))
+        return root / str(folder), (str(name) if name else None), ls_name
+
+    def _copy(self, act: dict, tp: dict) -> dict:
+        src_dir, src_name, src_ls = self._folder(act["inputs"][0])
+        dst_dir, dst_name, _ = self._folder(act["outputs"][0])
+        pattern = (((tp.get("source") or {}).get("storeSettings") or {}).get("wildcardFileName")) or "*"
+        if src_name:
+            files = [src_dir / src_name]
+        elif src_dir.is_dir():
+            files = sorted(p for p in src_dir.iterdir() if p.is_file() and fnmatch.fnmatch(p.name, pattern))
+        else:
+            files = []
+        missing = [f for f in files if not f.is_file()]
+        if missing or (not files and not src_dir.is_dir()):
+            where = missing[0] if missing else src_dir
+            raise ActivityFailed("2200", f"ErrorCode=UserErrorFileNotFound,'The file or folder {where} does not "
+                                         f"exist (dataset of '{src_ls}').'")
+        dst_dir.mkdir(parents=True, exist_ok=True)
+        written = 0
+        for f in files:
+            target = dst_dir / (dst_name if dst_name and len(files) == 1 else f.name)
+            shutil.copyfile(f, target)
+            written += f.stat().st_size
+        return {"dataRead": written, "dataWritten": written, "filesRead": len(files), "filesWritten": len(files),
+                "sourcePeakConnections": 1, "sinkPeakConnections": 1, "copyDuration": 0,
+                "throughput": 0, "usedDataIntegrationUnits": 4, "usedParallelCopies": 1,
+                "executionDetails": [{"source": {"type": "FileServer"}, "sink": {"type": "FileServer"},
+                                      "status": "Succeeded", "detailedDurations": {"queuingDuration": 0}}]}
+
+    def _web(self, act: dict, tp: dict) -> Any:
+        method = str(tp["method"]).upper()
+        url = str(tp["url"])
+        headers = {str(k): str(v) for k, v in (tp.get("headers") or {}).items()}
+        body = tp.get("body")
+        data = b"" if body is None else (json.dumps(body).encode() if not isinstance(body, str) else body.encode())
+        if data:
+            headers.setdefault("Content-Type", "application/json")
+        host = urlsplit(url).hostname or ""
+        if host == "management.azure.com":
+            auth = tp.get("authentication") or {}
+            if str(auth.get("type", "")).upper() != "MSI":
+                raise ActivityFailed("2108", "Calling Azure Resource Manager needs authentication "
+                                             "{\"type\": \"MSI\", \"resource\": \"https://management.azure.com/\"} "
+                                             "(the factory's managed identity).")
+            status, resp_headers, raw = self.sandbox.handle(method, url, headers, data)
+        else:
+            import requests
+            server = self.sandbox.server
+            verify: Any = str(server.ca_path) if server is not None and host == "127.0.0.1" else True
+            try:
+                resp = requests.request(method, url, headers=headers, data=data or None, timeout=60, verify=verify)
+            except requests.RequestException as exc:
+                raise ActivityFailed("2108", f"Error calling the endpoint '{url}': {exc}") from None
+            status, resp_headers, raw = resp.status_code, dict(resp.headers), resp.content
+        try:
+            payload: Any = json.loads(raw) if raw else {}
+        except ValueError:
+            payload = {"Response": raw.decode("utf-8", "replace")}
+        output = payload if isinstance(payload, dict) else {"Response": payload}
+        output = {**output, "ADFWebActivityResponseHeaders": {k: v for k, v in resp_headers.items()
+                                                              if not k.lower().startswith("x-ms-")}}
+        if status >= 400:
+            err = (payload or {}).get("error") if isinstance(payload, dict) else None
+            detail = f" ({err.get('code')}) {err.get('message')}" if isinstance(err, dict) else ""
+            raise ActivityFailed("2108", f"Error calling the endpoint '{url}'. Response status code: "
+                                         f"'ClientError{status}'.{detail}", output)
+        return output
+
+
+def _resolve(ctx: ex.Context, raw: Any) -> Any:
+    if isinstance(raw, dict) and raw.get("type") == "Expression":
+        return ctx.value(raw.get("value"))
+    return ctx.value(raw) if isinstance(raw, str) else raw
+
+
+def _satisfied(status: str, conditions: list[str]) -> bool:
+    return status in conditions or ("Completed" in conditions and status in ("Succeeded", "Failed"))
+
