@@ -1,0 +1,175 @@
+"""The webhook receiver: both handshakes, typed dispatch, failing on purpose, and the Azure Functions export."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+
+from amlevents_kit import events
+from amlevents_kit.receiver import Receiver
+
+WS = events.workspace_topic("00000000-0000-0000-0000-000000000000", "rg", "ws")
+
+
+@pytest.fixture
+def rx():
+    receiver = Receiver().start()
+    yield receiver
+    receiver.stop()
+
+
+def post(rx: Receiver, payload, **headers) -> httpx.Response:
+    return httpx.post(rx.url, content=json.dumps(payload), headers={"Content-Type": "application/json", **headers})
+
+
+def test_binds_loopback_and_answers_the_event_grid_handshake(rx):
+    assert rx.url.startswith("http://127.0.0.1:")
+    ev = events.subscription_validation(topic="/subscriptions/x", validation_code="code-1",
+                                        validation_url="https://127.0.0.1:1/validate?x")
+    r = post(rx, [ev], **{"aeg-event-type": "SubscriptionValidation"})
+    assert r.status_code == 200 and r.json() == {"validationResponse": "code-1"}
+    assert rx.validation_urls == ["https://127.0.0.1:1/validate?x"] and rx.received == []
+
+
+def test_manual_mode_answers_200_without_the_code(rx):
+    rx.auto_validate = False
+    ev = events.subscription_validation(topic="/subscriptions/x", validation_code="c", validation_url="https://v")
+    r = post(rx, [ev], **{"aeg-event-type": "SubscriptionValidation"})
+    assert r.status_code == 200 and r.content == b""
+
+
+def test_answers_the_cloudevents_options_handshake(rx):
+    r = httpx.options(rx.url, headers={"WebHook-Request-Origin": "eventgrid.azure.net"})
+    assert r.status_code == 200 and r.headers["WebHook-Allowed-Origin"] == "eventgrid.azure.net"
+    assert "POST" in r.headers["Allow"]
+
+
+def test_dispatches_typed_events_by_type(rx):
+    models, everything = [], []
+
+    @rx.on(events.MODEL_REGISTERED)
+    def on_model(event):
+        models.append((event.data.model_name, event.data.model_version))
+
+    rx.on()(lambda e: everything.append(e.type))
+    a = events.model_registered(topic=WS, model_name="churn", model_version="3")
+    b = events.run_completed(topic=WS, experiment_id="e", experiment_name="x", run_id="r1")
+    assert post(rx, [a, b]).status_code == 200
+    assert models == [("churn", "3")]
+    assert everything == [events.MODEL_REGISTERED, events.RUN_COMPLETED]
+    assert [e.id for e in rx.received] == [a["id"], b["id"]]
+
+
+def test_cloudevent_structured_body_is_parsed(rx):
+    ce = events.model_registered(topic=WS, model_name="m", model_version="1", schema=events.CLOUDEVENT_SCHEMA)
+    r = httpx.post(rx.url, content=json.dumps(ce), headers={"Content-Type": "application/cloudevents+json"})
+    assert r.status_code == 200 and rx.received[0].schema == events.CLOUDEVENT_SCHEMA
+
+
+def test_fail_with_then_recover(rx):
+    ev = events.model_registered(topic=WS, model_name="m", model_version="1")
+    rx.fail_with(503, times=2)
+    assert [post(rx, [ev]).status_code for _ in range(3)] == [503, 503, 200]
+    rx.fail_with(500)
+    assert post(rx, [ev]).status_code == 500
+    rx.recover()
+    assert post(rx, [ev]).status_code == 200
+    assert len(rx.received) == 2 and [d.status for d in rx.notifications()] == [503, 503, 200, 500, 200]
+
+
+def test_a_failing_handler_answers_500(rx):
+    @rx.on(events.MODEL_REGISTERED)
+    def broken(event):
+        raise RuntimeError("model store is down")
+
+    r = post(rx, [events.model_registered(topic=WS, model_name="m", model_version="1")])
+    assert r.status_code == 500
+    assert "RuntimeError: model store is down" in rx.deliveries[-1].error and rx.received == []
+
+
+def test_malformed_body_is_a_400(rx):
+    r = httpx.post(rx.url, content=b"{not json")
+    assert r.status_code == 400 and "not valid JSON" in r.json()["error"]
+
+
+@pytest.mark.parametrize("kwargs,field", [({"status": 42}, "status"), ({"delay": -1}, "delay"),
+                                          ({"times": 0}, "times")])
+def test_fail_with_checks_its_arguments(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        Receiver().fail_with(**kwargs)
+
+
+def test_url_before_start_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="start"):
+        Receiver().url
+
+
+def on_model_registered(event):
+    """Module-level handler so its source can be exported."""
+    print(f"model {event.data.model_name}:{event.data.model_version} registered")
+    if event.data.model_name == "boom":
+        raise ValueError("boom")
+
+
+def test_export_function_app_imports_and_runs(tmp_path, capsys):
+    """The exported app is imported with the real azure-functions package and its trigger is called."""
+    pytest.importorskip("azure.functions")
+    import azure.functions as func
+
+    rx = Receiver()
+    rx.on(events.MODEL_REGISTERED)(on_model_registered)
+    folder = rx.export_function_app(tmp_path / "app")
+    assert {p.name for p in folder.iterdir()} >= {"function_app.py", "host.json", "requirements.txt",
+                                                  "local.settings.json", "amlevents_kit"}
+    assert json.loads((folder / "host.json").read_text())["version"] == "2.0"
+    assert "azure-functions" in (folder / "requirements.txt").read_text()
+    source = (folder / "function_app.py").read_text()
+    assert "@app.event_grid_trigger" in source and "def on_model_registered(event):" in source
+    assert "rx.on" not in source
+
+    sys.path.insert(0, str(folder))
+    saved = {k: v for k, v in sys.modules.items() if k == "amlevents_kit" or k.startswith("amlevents_kit.")}
+    for k in saved:
+        del sys.modules[k]
+    try:
+        spec = importlib.util.spec_from_file_location("exported_function_app", folder / "function_app.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        assert module.parse_event.__module__ == "amlevents_kit.events.parse"
+        assert sys.modules["amlevents_kit"].__file__.startswith(str(folder))  # the vendored copy
+    finally:
+        sys.path.remove(str(folder))
+        for k in [k for k in sys.modules if k == "amlevents_kit" or k.startswith("amlevents_kit.")]:
+            del sys.modules[k]
+        sys.modules.update(saved)
+    functions = module.app.get_functions()
+    assert [f.get_function_name() for f in functions] == ["on_model_registered"]
+    (binding,) = functions[0].get_bindings()
+    assert binding.type == "eventGridTrigger" and binding.name == "azevent"
+
+    def fire(name: str, event_type: str = events.MODEL_REGISTERED):
+        module.on_model_registered_trigger(func.EventGridEvent(
+            id="1", topic=WS, subject=f"models/{name}:2", event_type=event_type,
+            event_time=datetime(2025, 1, 1, tzinfo=timezone.utc), data_version="2",
+            data={"modelName": name, "modelVersion": "2"}))
+
+    fire("churn")
+    assert capsys.readouterr().out == "model churn:2 registered\n"
+    fire("churn", events.RUN_COMPLETED)  # other types are not this handler's
+    assert capsys.readouterr().out == ""
+    with pytest.raises(ValueError, match="boom"):
+        fire("boom")
+
+
+def test_export_refuses_lambdas_and_empty_receivers(tmp_path):
+    with pytest.raises(ValueError, match="no handler"):
+        Receiver().export_function_app(tmp_path)
+    rx = Receiver()
+    rx.on()(lambda e: None)
+    with pytest.raises(ValueError, match="lambda"):
+        rx.export_function_app(tmp_path)
