@@ -13,7 +13,7 @@ TOPIC = RG + EG + r"/topics/(?P<topic>[^/]+)"
 SCOPE = r"(?P<scope>/subscriptions/.+?)" + EG + r"/eventSubscriptions/" + NAME
 TOPIC_TYPE = r"/topicTypes/(?P<topic_type>[^/]+)"
 LOCATION = r"/locations/(?P<location>[^/]+)"
-RESOURCE = r"(?P<resource>/subscriptions/[^/]+/resourceGroups/[^/]+/providers/(?!Microsoft\.EventGrid/)[^/]+/[^/]+/[^/]+)"
+RESOURCE = r"(?P<resource>/subscriptions/[^/]+/resourceGroups/[^/]+/providers/[^/]+/[^/]+/[^/]+)"
 
 
 def _crud(path: str, get, put, patch, delete, full_url, attributes) -> list[Route]:
