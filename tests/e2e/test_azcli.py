@@ -11,6 +11,8 @@ import contextlib
 import io
 import json
 import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -107,3 +109,108 @@ def test_provider_register_and_show(az):
     assert (shown.returncode, shown.json) == (0, "Registered")
     assert rm.providers.get(ns).registration_state == "Registered"
     assert hosts_reached(az) == {"127.0.0.1"}
+
+
+class _Webhook(BaseHTTPRequestHandler):
+    """A learner's webhook: answers Event Grid's validation handshake, records what it receives."""
+
+    protocol_version = "HTTP/1.1"
+    server: "ThreadingHTTPServer"
+
+    def do_POST(self) -> None:
+        events = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"[]")
+        if self.path.startswith("/reject"):
+            self._reply(403, {"error": "this endpoint refuses Event Grid"})
+            return
+        self.server.received.extend(events)
+        first = events[0] if events else {}
+        if first.get("eventType") == "Microsoft.EventGrid.SubscriptionValidationEvent":
+            self._reply(200, {"validationResponse": first["data"]["validationCode"]})
+        else:
+            self._reply(200, {})
+
+    def _reply(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
+    server.daemon_threads = True
+    server.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_event_subscription_create_show_list_delete(az, webhook):
+    """The guide's event-subscription commands, with a server-side handshake before create returns."""
+    sandbox = az.target.sandbox
+    sandbox.backends["resources"].register(az.target.subscription_id, "Microsoft.EventGrid")
+    sandbox.clock.advance(seconds=5)
+    src = az.target.workspace_id
+    name = "az-model-registered"
+
+    created = az.run("eventgrid", "event-subscription", "create", "--name", name, "--source-resource-id", src,
+                     "--endpoint", webhook.url + "/api/events",
+                     "--included-event-types", "Microsoft.MachineLearningServices.ModelRegistered",
+                     "--subject-begins-with", "models/mymodelname",
+                     "--advanced-filter", "data.modelTags.stage", "StringIn", "production")
+    assert created.returncode == 0, created.stderr
+    body = created.json
+    assert body["provisioningState"] == "Succeeded"
+    assert body["filter"]["includedEventTypes"] == ["Microsoft.MachineLearningServices.ModelRegistered"]
+    assert body["filter"]["subjectBeginsWith"] == "models/mymodelname"
+    assert body["filter"]["advancedFilters"] == [
+        {"key": "data.modelTags.stage", "operatorType": "StringIn", "values": ["production"]}]
+    validations = [e for e in webhook.received if e["eventType"].endswith("SubscriptionValidationEvent")]
+    assert len(validations) == 1, "the handshake happens (server-side) before create returns"
+
+    shown = az.run("eventgrid", "event-subscription", "show", "--name", name, "--source-resource-id", src)
+    assert shown.returncode == 0 and shown.json["id"] == body["id"]
+    assert shown.json["destination"]["endpointBaseUrl"] == webhook.url + "/api/events"
+    listed = az.run("eventgrid", "event-subscription", "list", "--source-resource-id", src)
+    assert listed.returncode == 0 and name in [s["name"] for s in listed.json]
+    from azure.mgmt.eventgrid import EventGridManagementClient
+    sdk = az.target.client(EventGridManagementClient).event_subscriptions.get(src, name)
+    assert sdk.filter.subject_begins_with == "models/mymodelname"
+
+    # The filters az sent are the ones the sandbox applies: only the production model is delivered.
+    from amlevents_kit import events
+    wanted = events.model_registered(topic=src, model_name="mymodelname", model_version="2",
+                                     model_tags={"stage": "production"})
+    other = events.model_registered(topic=src, model_name="mymodelname", model_version="3",
+                                    model_tags={"stage": "staging"})
+    sandbox.publish([wanted, other])
+    sandbox.service("delivery").pump()
+    delivered = [e["id"] for e in webhook.received if e["eventType"].endswith("ModelRegistered")]
+    assert delivered == [wanted["id"]]
+
+    deleted = az.run("eventgrid", "event-subscription", "delete", "--name", name, "--source-resource-id", src)
+    assert deleted.returncode == 0, deleted.stderr
+    gone = az.run("eventgrid", "event-subscription", "show", "--name", name, "--source-resource-id", src)
+    assert gone.returncode == 3 and "ResourceNotFound" in gone.stderr
+    assert hosts_reached(az) == {"127.0.0.1"}
+
+
+def test_event_subscription_create_fails_when_the_handshake_fails(az, webhook):
+    """An endpoint that refuses the handshake fails the create operation, in Azure's words."""
+    sandbox = az.target.sandbox
+    sandbox.backends["resources"].register(az.target.subscription_id, "Microsoft.EventGrid")
+    sandbox.clock.advance(seconds=5)
+    created = az.run("eventgrid", "event-subscription", "create", "--name", "az-refused",
+                     "--source-resource-id", az.target.workspace_id, "--endpoint", webhook.url + "/reject")
+    assert created.returncode == 1, "a failed operation is az's exit code 1"
+    assert "ERROR: (Url validation) Webhook validation handshake failed" in created.stderr
+    assert "response code 403" in created.stderr
