@@ -1,0 +1,148 @@
+"""Issue 6 end to end: a kit-built workflow deployed with LogicManagementClient fires on workspace
+events delivered by Event Grid over real HTTPS, and sends real SMTP mail into the mailbox."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from azure.core.exceptions import HttpResponseError
+from azure.mgmt.eventgrid import EventGridManagementClient
+from azure.mgmt.logic import LogicManagementClient
+
+from amlevents_kit import events
+from amlevents_kit import workflows as wf
+from amlevents_kit.mailbox import open_mailbox
+from amlevents_kit.providers import ensure_providers
+
+
+@pytest.fixture
+def alert(target):
+    ensure_providers(target, quiet=True)
+    plan = wf.email_alert(target, name="run-alert", event_types=["RunCompleted"],
+                          subject_begins_with="experiments/",
+                          condition=wf.equals("@triggerBody()?['data']?['experimentName']", "churn"),
+                          to="team@example.com")
+    plan.deploy(target)
+    return plan
+
+
+def _publish_and_deliver(target, *evs):
+    target.sandbox.publish(list(evs))
+    target.sandbox.service("delivery").pump()
+
+
+def test_deployed_workflow_subscribes_itself(target, alert):
+    logic = target.client(LogicManagementClient)
+    got = logic.workflows.get(target.resource_group, "run-alert")
+    assert got.state == "Enabled" and got.provisioning_state == "Succeeded"
+    assert [t.name for t in logic.workflow_triggers.list(target.resource_group, "run-alert")] == \
+        ["When_a_resource_event_occurs"]
+    eg = target.client(EventGridManagementClient)
+    subs = list(eg.event_subscriptions.list_by_resource(
+        target.resource_group, "Microsoft.MachineLearningServices", "workspaces", target.workspace_name))
+    assert len(subs) == 1
+    sub = subs[0]
+    assert sub.provisioning_state == "Succeeded"          # the handshake went over HTTPS to the callback
+    assert sub.filter.included_event_types == ["Microsoft.MachineLearningServices.RunCompleted"]
+    assert sub.filter.subject_begins_with == "experiments/"
+    full = eg.event_subscriptions.get_full_url(target.workspace_id, sub.name).endpoint_url
+    assert full.startswith(target.sandbox.server.base_url + "/logic/workflows/")
+
+
+def test_matching_event_sends_a_real_email(target, alert):
+    ev = events.run_completed(topic=target.workspace_id, experiment_id="exp-1", experiment_name="churn", run_id="run-1")
+    _publish_and_deliver(target, ev)
+    box = open_mailbox(target)
+    assert len(box) == 1
+    msg = box.latest()
+    assert msg.recipients == ["team@example.com"]
+    assert msg.subject == "AML Microsoft.MachineLearningServices.RunCompleted on experiments/exp-1/runs/run-1"
+    assert "experiments/exp-1/runs/run-1" in msg.body
+    runs = wf.run_history(target, "run-alert")
+    assert len(runs) == 1 and runs[0].status == "Succeeded"
+    assert msg.run_id.endswith(f"/workflows/run-alert/runs/{runs[0].name}")
+    assert runs[0].action("Send_an_email_(V2)").status == "Succeeded"
+    assert runs[0].action("Send_an_email_(V2)").inputs["body"]["To"] == "team@example.com"
+    assert runs[0].trigger_body["id"] == ev["id"]
+
+
+def test_condition_false_sends_nothing_and_history_says_why(target, alert):
+    ev = events.run_completed(topic=target.workspace_id, experiment_id="exp-2", experiment_name="other", run_id="run-2")
+    _publish_and_deliver(target, ev)
+    assert len(open_mailbox(target)) == 0
+    (run,) = wf.run_history(target, "run-alert")
+    cond = run.action("Condition")
+    assert cond.status == "Succeeded" and cond.outputs == {"expression": {"result": False}}
+    assert cond.inputs["expression"] == {"equals": ["other", "churn"], "result": False}
+    email = run.action("Send_an_email_(V2)")
+    assert email.status == "Skipped" and email.code == "ActionBranchingConditionNotSatisfied"
+    assert "branching condition" in str(run)
+
+
+def test_filtered_events_never_start_a_run(target, alert):
+    model = events.model_registered(topic=target.workspace_id, model_name="churn", model_version="1")
+    _publish_and_deliver(target, model)                  # another event type: Event Grid drops it
+    assert wf.run_history(target, "run-alert") == []
+    assert len(open_mailbox(target)) == 0
+
+
+def test_one_run_per_event(target, alert):
+    evs = [events.run_completed(topic=target.workspace_id, experiment_id=f"e{i}", experiment_name="churn",
+                                run_id=f"r{i}") for i in range(3)]
+    _publish_and_deliver(target, *evs)
+    assert len(wf.run_history(target, "run-alert")) == 3
+    assert sorted(m.subject.rsplit("/", 1)[-1] for m in open_mailbox(target)) == ["r0", "r1", "r2"]
+    logic = target.client(LogicManagementClient)
+    hist = list(logic.workflow_trigger_histories.list(target.resource_group, "run-alert", "When_a_resource_event_occurs"))
+    assert len(hist) == 3 and all(h.fired for h in hist)
+
+
+def test_disable_enable_and_delete_unsubscribes(target, alert):
+    logic = target.client(LogicManagementClient)
+    logic.workflows.disable(target.resource_group, "run-alert")
+    assert logic.workflows.get(target.resource_group, "run-alert").state == "Disabled"
+    logic.workflows.enable(target.resource_group, "run-alert")
+    logic.workflows.delete(target.resource_group, "run-alert")
+    eg = target.client(EventGridManagementClient)
+    assert list(eg.event_subscriptions.list_by_resource(
+        target.resource_group, "Microsoft.MachineLearningServices", "workspaces", target.workspace_name)) == []
+    assert [w.name for w in logic.workflows.list_by_resource_group(target.resource_group)] == []
+
+
+def test_callback_needs_its_signature(target, alert):
+    logic = target.client(LogicManagementClient)
+    url = logic.workflow_triggers.list_callback_url(target.resource_group, "run-alert",
+                                                    "When_a_resource_event_occurs").value
+    forged = url.split("&sig=")[0] + "&sig=forged"
+    resp = requests.post(forged, json=[], verify=str(target.sandbox.server.ca_path), timeout=30)
+    assert resp.status_code == 401 and resp.json()["error"]["code"] == "DirectApiInvalidAuthorizationSignature"
+
+
+def test_unsupported_definition_is_refused_at_create(target):
+    ensure_providers(target, quiet=True)
+    plan = wf.email_alert(target, name="bad", event_types=["RunCompleted"], to="t@x.org")
+    plan.definition["actions"]["Loop"] = {"type": "Until", "expression": "@true", "actions": {}, "runAfter": {}}
+    with pytest.raises(HttpResponseError) as info:
+        plan.deploy(target)
+    assert info.value.status_code == 400 and "'Until'" in info.value.message
+    assert "definition.actions.Loop.type" in info.value.message
+
+
+def test_bad_expression_is_refused_at_create(target):
+    ensure_providers(target, quiet=True)
+    plan = wf.email_alert(target, name="bad", event_types=["RunCompleted"], to="t@x.org",
+                          subject="Run @{triggerBody()?['subject']")
+    with pytest.raises(HttpResponseError) as info:
+        plan.deploy(target)
+    assert info.value.error.code == "InvalidTemplate"
+    assert "definition.actions.Send_an_email_(V2).inputs.body.Subject" in info.value.message
+    logic = target.client(LogicManagementClient)
+    assert [w.name for w in logic.workflows.list_by_resource_group(target.resource_group)] == []
+
+
+def test_without_event_grid_registered_the_trigger_cannot_subscribe(target):
+    plan = wf.email_alert(target, name="early", event_types=["RunCompleted"], to="t@x.org")
+    with pytest.raises(HttpResponseError) as info:
+        plan.deploy(target)
+    assert info.value.error.code == "WorkflowTriggerSubscriptionFailed"
+    assert "MissingSubscriptionRegistration" in info.value.message
