@@ -28,7 +28,7 @@ DEPLOYMENT_TYPE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/
 SERVICE = "ml-scoring"
 AUTH_MODES = ("Key", "AMLToken", "AADToken")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]")
-_DEPLOYMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{1,30}[A-Za-z0-9]")
+_DEPLOYMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}")
 
 
 class Endpoints:
@@ -198,7 +198,7 @@ class Endpoints:
         if not isinstance(props, dict):
             raise missing_field("properties")
         if not _DEPLOYMENT_NAME.fullmatch(name):
-            raise invalid_value("name", name, "3-32 characters: letters, digits and '-'")
+            raise invalid_value("name", name, "1-32 characters: letters, digits and '-', starting with a letter or digit")
         if not props.get("model"):
             raise missing_field("properties.model")
         model_name, model_version = self.model_ref(props["model"])
