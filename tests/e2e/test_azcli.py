@@ -11,6 +11,8 @@ import contextlib
 import io
 import json
 import os
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -214,3 +216,34 @@ def test_event_subscription_create_fails_when_the_handshake_fails(az, webhook):
     assert created.returncode == 1, "a failed operation is az's exit code 1"
     assert "ERROR: (Url validation) Webhook validation handshake failed" in created.stderr
     assert "response code 403" in created.stderr
+
+
+def test_terminal_flow_with_served_sandbox_and_printed_environment(tmp_path):
+    """The README's terminal steps: `sandbox serve` in one process, `eval "$(sandbox az-env)"` and az in a shell."""
+    if not AZ.is_file():
+        pytest.skip(f"azure-cli is not installed in {AZ.parent.parent}: run scripts/install-azure-cli.sh")
+    kit = Path(sys.executable).parent / "amlevents-kit"
+    folder = tmp_path / "sandbox"
+    log = tmp_path / "serve.log"
+    with open(log, "w") as err:
+        server = subprocess.Popen([str(kit), "sandbox", "serve", "--json", "--folder", str(folder)],
+                                  stdout=subprocess.PIPE, stderr=err, text=True)
+    try:
+        first = server.stdout.readline()
+        assert first, f"amlevents-kit sandbox serve did not start: {log.read_text()}"
+        info = json.loads(first)
+        script = "\n".join([
+            "set -e",
+            "shopt -s expand_aliases",  # the printed `alias az=...` (interactive shells expand it anyway)
+            f'eval "$({kit} sandbox az-env --folder {folder})"',
+            "az provider show --namespace Microsoft.MachineLearningServices --query registrationState -o tsv",
+            'echo "config=$AZURE_CONFIG_DIR"',
+        ])
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "MSI_", "IDENTITY_"))}
+        done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[-2:] == ["NotRegistered", f"config={folder.resolve()}/azure-cli/{info['base_url'].rsplit(':', 1)[1]}"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
