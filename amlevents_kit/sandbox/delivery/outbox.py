@@ -9,13 +9,15 @@ at-least-once, and the interrupted attempt is in the log).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from ..arm.store import Store
 
@@ -145,7 +147,15 @@ class Outbox:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        # In-process writers queue here instead of in SQLite's busy handler, which sleeps in steps of
+        # up to 100 ms when two connections want the write lock at once (latency spikes).
+        self._write = threading.Lock()
         store.executescript(SCHEMA)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        with self._write, self.store.transaction() as db:
+            yield db
 
     # -- writing --------------------------------------------------------------------------------
     def remember_subscription(self, subscription_id: str, body: dict, now: float) -> None:
@@ -161,7 +171,7 @@ class Outbox:
 
     def add(self, rows: list[tuple[str, str, str, str, float, str | None]]) -> None:
         """Insert (subscription_id, event_id, event_json, state, now, reason) rows in one transaction."""
-        with self.store.transaction() as db:
+        with self._transaction() as db:
             db.executemany(
                 "INSERT INTO delivery_items (subscription_id, event_id, event, state, publish_time, next_at, "
                 "reason, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -171,7 +181,7 @@ class Outbox:
     def claim(self, owner: str, now: float, lease_seconds: float, limit: int) -> list[Item]:
         """Lease up to ``limit`` rows whose next step is due at sandbox time ``now``."""
         wall = time.time()
-        with self.store.transaction() as db:
+        with self._transaction() as db:
             rows = db.execute(
                 f"SELECT {_ITEM_COLUMNS} FROM delivery_items WHERE state IN ('pending', 'deadlettering') "
                 "AND next_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_at, id LIMIT ?",
@@ -183,7 +193,7 @@ class Outbox:
 
     def record(self, owner: str, updates: list[dict], attempts: list[tuple]) -> None:
         """Write the results of a round: item updates (only if still leased by us) and attempt rows."""
-        with self.store.transaction() as db:
+        with self._transaction() as db:
             if attempts:
                 db.executemany(
                     "INSERT INTO delivery_attempts (item_id, attempt, time, status, outcome, duration_ms, error, batch)"
@@ -205,7 +215,7 @@ class Outbox:
         owners = [r[0] for r in self.store.execute(
             "SELECT DISTINCT lease_owner FROM delivery_items WHERE lease_owner IS NOT NULL").fetchall()]
         dead = [o for o in owners if o != own and not _owner_alive(o)]
-        with self.store.transaction() as db:
+        with self._transaction() as db:
             rows = db.execute(
                 "SELECT id, attempts, state FROM delivery_items WHERE lease_owner IS NOT NULL AND "
                 f"(lease_until < ? OR lease_owner IN ({','.join('?' * len(dead)) or 'NULL'}))",
@@ -232,7 +242,7 @@ class Outbox:
 
     def enqueue_messages(self, rows: list[tuple]) -> None:
         if rows:
-            with self.store.transaction() as db:
+            with self._transaction() as db:
                 db.executemany(
                     "INSERT INTO delivery_queue_messages (destination_type, resource_id, queue, subscription_id, "
                     "item_id, body, properties, enqueued_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)

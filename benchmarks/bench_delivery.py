@@ -1,0 +1,223 @@
+"""Benchmark: Event Grid delivery in the sandbox, publish -> handler 2xx on loopback, beside raw HTTP POSTs.
+
+    .venv/bin/python benchmarks/bench_delivery.py                 # defaults below
+    .venv/bin/python benchmarks/bench_delivery.py --events 3000 --batched-events 20000 --seconds 4
+
+Setup: a sandbox on a temporary folder; Microsoft.EventGrid registered; two webhook subscriptions on the
+workspace created through the real EventGridManagementClient (validated by the handshake): one with
+Azure's default maxEventsPerBatch=1, one with maxEventsPerBatch=100. Events are ModelRegistered events
+built beforehand and published with ``sandbox.publish`` (filter matching, outbox rows, delivery).
+
+Throughput: the receiver (amlevents_kit.receiver, uvicorn) runs in its own process, as an endpoint
+would. Time from the first publish until the engine has recorded every event as delivered (the
+endpoint answered 2xx). Baseline, same run, same receiver: raw POSTs of the same bodies (one event per
+POST, or 100 per POST) from as many threads as the engine has senders, through one kept-alive
+httpx.Client: the cost of the HTTP alone.
+
+Latency at a steady rate: same receiver process; its handler stamps each event's arrival with
+time.perf_counter (CLOCK_MONOTONIC, comparable across processes on Linux); this process publishes one
+event every 1/rate seconds; latency = handler arrival - publish call start. Baseline: raw POSTs at the
+same rate from one thread, latency = request start -> handler arrival.
+
+Goals (issue 4): >= 5,000 events/s delivered; p99 < 50 ms at 500 events/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from amlevents_kit import connect, events
+
+GOAL_EPS, GOAL_P99_MS = 5000, 50.0
+RECEIVER_PROCESS = """
+import json, sys, time
+from amlevents_kit.receiver import Receiver
+rx = Receiver().start()
+arrivals = {}
+rx.on()(lambda event: arrivals.__setitem__(event.id, time.perf_counter()))
+print(rx.url, flush=True)
+for line in sys.stdin:  # "dump": the handler's arrival times (CLOCK_MONOTONIC, same as the parent's)
+    print(json.dumps(arrivals), flush=True)
+    arrivals.clear()
+    rx.received.clear()
+    rx.deliveries.clear()
+rx.stop()
+"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def setup(folder: str):
+    from azure.mgmt.eventgrid import EventGridManagementClient
+    from azure.mgmt.eventgrid.models import EventSubscription, EventSubscriptionFilter, WebHookEventSubscriptionDestination
+
+    target = connect(folder=folder)
+    sandbox = target.sandbox
+    sandbox.backends["resources"].register(target.subscription_id, "Microsoft.EventGrid")
+    sandbox.clock.advance(seconds=5)
+    client = target.client(EventGridManagementClient)
+    workspace = events.workspace_topic(target.subscription_id, target.resource_group, target.workspace_name)
+
+    def subscribe(name: str, url: str, prefix: str, batch: int = 1) -> None:
+        client.event_subscriptions.begin_create_or_update(workspace, name, EventSubscription(
+            destination=WebHookEventSubscriptionDestination(endpoint_url=url, max_events_per_batch=batch,
+                                                            preferred_batch_size_in_kilobytes=1024),
+            filter=EventSubscriptionFilter(included_event_types=[events.MODEL_REGISTERED],
+                                           subject_begins_with=prefix))).result()
+    return target, sandbox, workspace, subscribe
+
+
+def ids_of(sandbox) -> dict[str, str]:
+    return {b["name"]: b["id"] for b in sandbox.backends["eventgrid"].all_subscriptions()}
+
+
+def make_events(workspace: str, prefix: str, n: int) -> list[dict]:
+    return [events.model_registered(topic=workspace, model_name=prefix, model_version=str(i)) for i in range(n)]
+
+
+def wait_delivered(engine, sub_id: str, n: int, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while engine.stats(sub_id)["delivered"] < n:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timeout: {engine.stats(sub_id)}")
+        engine.pump()
+
+
+def engine_throughput(sandbox, engine, sub_id: str, evs: list[dict], chunk: int) -> float:
+    start = time.perf_counter()
+    for i in range(0, len(evs), chunk):
+        sandbox.publish(evs[i:i + chunk])
+    wait_delivered(engine, sub_id, len(evs))
+    return len(evs) / (time.perf_counter() - start)
+
+
+def raw_throughput(url: str, evs: list[dict], per_post: int, threads: int) -> float:
+    bodies = [json.dumps(evs[i:i + per_post]).encode() for i in range(0, len(evs), per_post)]
+    headers = {"Content-Type": "application/json; charset=utf-8", "aeg-event-type": "Notification"}
+    with httpx.Client(limits=httpx.Limits(max_connections=threads * 2)) as client:
+        def post(body: bytes) -> None:
+            r = client.post(url, content=body, headers=headers)
+            assert r.status_code == 200, r.status_code
+        start = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(post, bodies))
+        return len(evs) / (time.perf_counter() - start)
+
+
+def steady(publish, n: int, rate: float) -> None:
+    interval = 1.0 / rate
+    start = time.perf_counter()
+    for i in range(n):
+        delay = start + i * interval - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        publish(i)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=4000, help="events for the maxEventsPerBatch=1 throughput run")
+    ap.add_argument("--batched-events", type=int, default=20000, help="events for the maxEventsPerBatch=100 run")
+    ap.add_argument("--rate", type=float, default=500.0, help="steady publish rate for the latency run (events/s)")
+    ap.add_argument("--seconds", type=float, default=5.0, help="length of the steady run")
+    ap.add_argument("--chunk", type=int, default=100, help="events per sandbox.publish call in throughput runs")
+    args = ap.parse_args()
+
+    folder = tempfile.mkdtemp(prefix="bench-delivery-")
+    target, sandbox, workspace, subscribe = setup(folder)
+    engine = sandbox.service("delivery")
+    threads = engine._senders
+    proc = subprocess.Popen([sys.executable, "-c", RECEIVER_PROCESS], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    url = proc.stdout.readline().strip()
+    print(f"# delivery benchmark, {time.strftime('%Y-%m-%d %H:%M')}, python {sys.version.split()[0]}, "
+          f"{threads} sender threads, receiver process at {url}")
+    try:
+        subscribe("bench-single", url, "models/single")
+        subscribe("bench-batch", url, "models/batch", batch=100)
+        ids = ids_of(sandbox)
+
+        warm = make_events(workspace, "single", 200)
+        engine_throughput(sandbox, engine, ids["bench-single"], warm, args.chunk)
+        raw_throughput(url, warm, 1, threads)
+
+        single = make_events(workspace, "single", args.events)
+        eps_engine = engine_throughput(sandbox, engine, ids["bench-single"], single, args.chunk)
+        eps_raw = raw_throughput(url, single, 1, threads)
+        batched = make_events(workspace, "batch", args.batched_events)
+        eps_engine_b = engine_throughput(sandbox, engine, ids["bench-batch"], batched, args.chunk)
+        eps_raw_b = raw_throughput(url, batched, 100, threads)
+
+        # -- latency at a steady rate ---------------------------------------------------------------
+        subscribe("bench-latency", url, "models/steady")
+        n = int(args.rate * args.seconds)
+        evs = make_events(workspace, "steady", n)
+        raw = make_events(workspace, "rawsteady", n)
+        sent: dict[str, float] = {}
+
+        def publish(i: int) -> None:
+            sent[evs[i]["id"]] = time.perf_counter()
+            sandbox.publish([evs[i]])
+
+        def arrivals() -> dict[str, float]:
+            proc.stdin.write("dump\n")
+            proc.stdin.flush()
+            return json.loads(proc.stdout.readline())
+
+        arrivals()
+        steady(publish, n, args.rate)
+        wait_delivered(engine, ids_of(sandbox)["bench-latency"], n)
+        got = arrivals()
+        lat = [(got[k] - sent[k]) * 1000 for k in sent if k in got]
+
+        raw_sent: dict[str, float] = {}
+        with httpx.Client() as client:
+            bodies = [json.dumps([e]).encode() for e in raw]
+            headers = {"Content-Type": "application/json; charset=utf-8", "aeg-event-type": "Notification"}
+
+            def post(i: int) -> None:
+                raw_sent[raw[i]["id"]] = time.perf_counter()
+                client.post(url, content=bodies[i], headers=headers)
+            steady(post, n, args.rate)
+        got = arrivals()
+        raw_lat = [(got[k] - raw_sent[k]) * 1000 for k in raw_sent if k in got]
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=10)
+
+    print("\n## throughput: publish -> handler 2xx (events/s)")
+    print(f"{'run':<34}{'sandbox':>10}{'raw POSTs':>12}{'ratio':>8}")
+    print(f"{'maxEventsPerBatch=1, ' + str(args.events) + ' events':<34}{eps_engine:>10.0f}{eps_raw:>12.0f}"
+          f"{eps_engine / eps_raw:>8.2f}")
+    print(f"{'maxEventsPerBatch=100, ' + str(args.batched_events) + ' events':<34}{eps_engine_b:>10.0f}"
+          f"{eps_raw_b:>12.0f}{eps_engine_b / eps_raw_b:>8.2f}")
+
+    print(f"\n## latency at {args.rate:.0f} events/s for {args.seconds:g} s: publish -> handler (ms)")
+    print(f"{'':<22}{'p50':>8}{'p99':>8}{'max':>8}{'n':>7}")
+    print(f"{'sandbox delivery':<22}{statistics.median(lat):>8.2f}{percentile(lat, 99):>8.2f}{max(lat):>8.2f}{len(lat):>7}")
+    print(f"{'raw POST':<22}{statistics.median(raw_lat):>8.2f}{percentile(raw_lat, 99):>8.2f}{max(raw_lat):>8.2f}"
+          f"{len(raw_lat):>7}")
+    stats = engine.stats()
+    print(f"\nreconciliation: {stats}")
+    print(f"goals: >= {GOAL_EPS} events/s -> batched {'MET' if eps_engine_b >= GOAL_EPS else 'NOT MET'}, "
+          f"unbatched {'MET' if eps_engine >= GOAL_EPS else 'NOT MET'}; "
+          f"p99 < {GOAL_P99_MS:g} ms at {args.rate:.0f}/s -> "
+          f"{'MET' if percentile(lat, 99) < GOAL_P99_MS else 'NOT MET'}")
+    sandbox.close()
+
+
+if __name__ == "__main__":
+    main()
