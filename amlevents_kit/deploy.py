@@ -1,0 +1,290 @@
+"""Deploy a model when it is registered with the right tags (lesson 05's handler).
+
+Azure's no-code-deployment sample did this with SDK v1 and Azure Container Instances (both
+retired), trusted the subscription filter alone, and deployed again on every redelivery. This
+handler checks everything again (the topic is our workspace, the event is ModelRegistered, the tags
+match), deploys through azure-ai-ml to a managed online endpoint, and is idempotent: the deployment
+is named after the model version, so a redelivered event finds it and does nothing::
+
+    rule = DeploymentRule(workspace_id=target.workspace_id, tags={"ncd": "true", "stage": "production"},
+                          endpoint="churn-ep")
+    deployer = TagDeployer(rule, target.ml_client())
+    receiver.on(events.MODEL_REGISTERED)(deployer)       # or deployer(event) yourself
+    rule.event_subscription(receiver.url)                # the subscription that feeds it
+
+``export_function_app(rule, folder)`` writes the same handler as an Azure Functions app.
+This module imports only ``amlevents_kit.events`` (and azure-ai-ml when it deploys), so the
+function app can carry a copy of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import events as _events
+
+#: The tag values a rule may require are compared as Event Grid's StringIn does: case-insensitively.
+DEFAULT_INSTANCE_TYPE = "Standard_DS3_v2"
+
+
+@dataclass
+class DeploymentRule:
+    """Which registrations to deploy (``tags``: key -> allowed value or values) and where."""
+
+    workspace_id: str
+    tags: dict[str, Any]
+    endpoint: str
+    instance_type: str = DEFAULT_INSTANCE_TYPE
+    instance_count: int = 1
+    traffic: int = 100  # share of the endpoint's traffic the new deployment takes
+
+    def __post_init__(self) -> None:
+        if not self.tags:
+            raise ValueError("DeploymentRule.tags: give at least one tag condition, e.g. {'ncd': 'true'}; "
+                             "a rule without one would deploy every model registered in the workspace.")
+        self.tags = {str(k): _values(k, v) for k, v in self.tags.items()}
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]", self.endpoint or ""):
+            raise ValueError(f"DeploymentRule.endpoint: {self.endpoint!r} is not a valid endpoint name (3-32 "
+                             "letters, digits and '-', starting with a letter, not ending with '-').")
+        if not 0 <= int(self.traffic) <= 100:
+            raise ValueError(f"DeploymentRule.traffic: {self.traffic!r} must be from 0 to 100.")
+        if int(self.instance_count) < 1:
+            raise ValueError(f"DeploymentRule.instance_count: {self.instance_count!r} must be at least 1.")
+
+    # -- what the handler checks -----------------------------------------------------------------------
+    def mismatches(self, model_tags: dict[str, Any] | None) -> list[str]:
+        """Why these tags do not satisfy the rule (empty when they do)."""
+        tags = model_tags or {}
+        problems = []
+        for key, allowed in self.tags.items():
+            if key not in tags:
+                problems.append(f"tag {key!r} is missing")
+            elif str(tags[key]).lower() not in {a.lower() for a in allowed}:
+                problems.append(f"tag {key!r} is {tags[key]!r}, not one of {allowed}")
+        return problems
+
+    # -- the subscription that feeds the handler ---------------------------------------------------------
+    def advanced_filters(self) -> list[dict[str, Any]]:
+        """One StringIn filter per tag, on ``data.modelTags.<key>`` (REST form)."""
+        return [{"operatorType": "StringIn", "key": f"data.modelTags.{key}", "values": list(values)}
+                for key, values in self.tags.items()]
+
+    def event_filter(self) -> dict[str, Any]:
+        return {"includedEventTypes": [_events.MODEL_REGISTERED], "subjectBeginsWith": "models/",
+                "isSubjectCaseSensitive": False, "advancedFilters": self.advanced_filters()}
+
+    def event_subscription(self, endpoint_url: str, *, max_delivery_attempts: int = 30,
+                           event_time_to_live: int = 1440) -> dict[str, Any]:
+        """The event subscription's REST body (``properties``), webhook destination ``endpoint_url``."""
+        return {"properties": {
+            "destination": {"endpointType": "WebHook", "properties": {"endpointUrl": endpoint_url,
+                                                                        "maxEventsPerBatch": 1,
+                                                                        "preferredBatchSizeInKilobytes": 64}},
+            "filter": self.event_filter(),
+            "eventDeliverySchema": "EventGridSchema",
+            "retryPolicy": {"maxDeliveryAttempts": max_delivery_attempts,
+                            "eventTimeToLiveInMinutes": event_time_to_live},
+            "labels": ["amlevents-kit", "deploy-by-tags"],
+        }}
+
+    def to_event_subscription(self, endpoint_url: str):
+        """The same subscription as an ``azure.mgmt.eventgrid.models.EventSubscription``."""
+        from azure.mgmt.eventgrid.models import (EventSubscription, EventSubscriptionFilter, RetryPolicy,
+                                                 StringInAdvancedFilter, WebHookEventSubscriptionDestination)
+        return EventSubscription(
+            destination=WebHookEventSubscriptionDestination(endpoint_url=endpoint_url, max_events_per_batch=1,
+                                                            preferred_batch_size_in_kilobytes=64),
+            filter=EventSubscriptionFilter(
+                included_event_types=[_events.MODEL_REGISTERED], subject_begins_with="models/",
+                is_subject_case_sensitive=False,
+                advanced_filters=[StringInAdvancedFilter(key=f["key"], values=f["values"])
+                                  for f in self.advanced_filters()]),
+            event_delivery_schema="EventGridSchema",
+            retry_policy=RetryPolicy(max_delivery_attempts=30, event_time_to_live_in_minutes=1440),
+            labels=["amlevents-kit", "deploy-by-tags"])
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+@dataclass
+class DeployOutcome:
+    """What the handler did with one event: ``deployed``, ``already deployed``, ``in progress`` or ``skipped``."""
+
+    action: str
+    reason: str
+    event_id: str = ""
+    model: str | None = None
+    endpoint: str | None = None
+    deployment: str | None = None
+
+    def __str__(self) -> str:
+        where = f" -> {self.endpoint}/{self.deployment}" if self.deployment else ""
+        return f"{self.action}: {self.model or '-'}{where} ({self.reason})"
+
+
+def deployment_name(model_name: str, model_version: str) -> str:
+    """The deployment's name for a model version: stable, so a redelivery finds it (1-32 chars)."""
+    base = re.sub(r"[^a-z0-9]+", "-", f"{model_name}-v{model_version}".lower()).strip("-")
+    if not base or not base[0].isalpha():
+        base = "m-" + base
+    if len(base) > 32:
+        digest = hashlib.sha1(base.encode()).hexdigest()[:6]
+        base = base[:25].rstrip("-") + "-" + digest
+    return base
+
+
+_locks: dict[tuple[str, str], threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock_for(endpoint: str, deployment: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault((endpoint, deployment), threading.Lock())
+
+
+def deploy_on_model_registered(event: Any, rule: DeploymentRule, ml_client: Any) -> DeployOutcome:
+    """Check the event again, then deploy its model version once (see the module docstring)."""
+    if isinstance(event, dict):
+        event = _events.parse_event(event)
+    event_id = getattr(event, "id", "")
+    if (event.topic or "").lower() != rule.workspace_id.lower():
+        return DeployOutcome("skipped", f"the event comes from {event.topic!r}, not this rule's workspace", event_id)
+    if event.type != _events.MODEL_REGISTERED:
+        return DeployOutcome("skipped", f"{event.type} is not ModelRegistered", event_id)
+    data = event.data
+    name, version = data.model_name, str(data.model_version)
+    model = f"{name}:{version}"
+    problems = rule.mismatches(data.model_tags)
+    if problems:
+        return DeployOutcome("skipped", "; ".join(problems), event_id, model)
+    deployment = deployment_name(name, version)
+    with _lock_for(rule.endpoint, deployment):
+        existing = _get_deployment(ml_client, rule.endpoint, deployment)
+        if existing is not None:
+            state = str(existing.provisioning_state)
+            if state.lower().endswith("succeeded"):
+                return DeployOutcome("already deployed", "a redelivered event: nothing to do", event_id, model,
+                                     rule.endpoint, deployment)
+            if not state.lower().endswith("failed"):
+                return DeployOutcome("in progress", f"the deployment is {state}", event_id, model, rule.endpoint,
+                                     deployment)
+        _ensure_endpoint(ml_client, rule.endpoint)
+        from azure.ai.ml.entities import ManagedOnlineDeployment
+        ml_client.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
+            name=deployment, endpoint_name=rule.endpoint, model=f"azureml:{name}:{version}",
+            instance_type=rule.instance_type, instance_count=int(rule.instance_count),
+            tags={"deployed-by": "amlevents-kit deploy-by-tags", "model": model})).result()
+        _route_traffic(ml_client, rule.endpoint, deployment, int(rule.traffic))
+    return DeployOutcome("deployed", f"tags match {sorted(rule.tags)}", event_id, model, rule.endpoint, deployment)
+
+
+def _get_deployment(ml_client: Any, endpoint: str, deployment: str) -> Any:
+    from azure.core.exceptions import ResourceNotFoundError
+    try:
+        return ml_client.online_deployments.get(name=deployment, endpoint_name=endpoint)
+    except ResourceNotFoundError:
+        return None
+
+
+def _ensure_endpoint(ml_client: Any, endpoint: str) -> None:
+    from azure.core.exceptions import ResourceNotFoundError
+    try:
+        ml_client.online_endpoints.get(endpoint)
+    except ResourceNotFoundError:
+        from azure.ai.ml.entities import ManagedOnlineEndpoint
+        ml_client.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(
+            name=endpoint, auth_mode="key", tags={"created-by": "amlevents-kit deploy-by-tags"})).result()
+
+
+def _route_traffic(ml_client: Any, endpoint: str, deployment: str, share: int) -> None:
+    """Give the new deployment ``share`` percent; the others keep their proportions of the rest."""
+    ep = ml_client.online_endpoints.get(endpoint)
+    others = {k: int(v) for k, v in (ep.traffic or {}).items() if k != deployment}
+    rest = 100 - share
+    total = sum(others.values())
+    traffic = {k: (v * rest // total if total else 0) for k, v in others.items()}
+    if share < 100 and total == 0:
+        share = 100  # nothing else takes traffic: the new deployment must
+    traffic[deployment] = share
+    if traffic and sum(traffic.values()) != 100:
+        biggest = max(others, key=others.get) if others and total else deployment
+        traffic[biggest] += 100 - sum(traffic.values())
+    ep.traffic = traffic
+    ml_client.online_endpoints.begin_create_or_update(ep).result()
+
+
+@dataclass
+class TagDeployer:
+    """The handler as a callable for ``Receiver.on(...)``; keeps every outcome in ``outcomes``."""
+
+    rule: DeploymentRule
+    ml_client: Any
+    outcomes: list[DeployOutcome] = field(default_factory=list)
+
+    def __call__(self, event: Any) -> DeployOutcome:
+        outcome = deploy_on_model_registered(event, self.rule, self.ml_client)
+        self.outcomes.append(outcome)
+        return outcome
+
+
+FUNCTION_APP = '''
+
+# -- deploy-by-tags (amlevents_kit.deploy) ------------------------------------------------------------
+import os
+
+from amlevents_kit.deploy import DeploymentRule, deploy_on_model_registered
+
+RULE = DeploymentRule(**{rule})
+_ml_client = None
+
+
+def _client():
+    """An MLClient on the rule's workspace, signed in with the function app's managed identity."""
+    global _ml_client
+    if _ml_client is None:
+        from azure.ai.ml import MLClient
+        from azure.identity import DefaultAzureCredential
+        parts = RULE.workspace_id.strip("/").split("/")
+        _ml_client = MLClient(DefaultAzureCredential(), parts[1], parts[3], parts[7], cloud="AzureCloud")
+    return _ml_client
+
+
+@app.function_name(name="deploy_by_tags")
+@app.event_grid_trigger(arg_name="azevent")
+def deploy_by_tags_trigger(azevent: func.EventGridEvent) -> None:
+    outcome = deploy_on_model_registered(_event(azevent), RULE, _client())
+    print(outcome)
+'''
+
+
+def export_function_app(rule: DeploymentRule, folder: str | Path) -> Path:
+    """Write the handler as an Azure Functions app (EventGridTrigger) into ``folder``; returns it.
+
+    Uses the receiver's exporter for the app skeleton (host.json, settings, the typed-event
+    adapter and a copy of ``amlevents_kit.events``) and adds this module beside it. Deploy with
+    ``func azure functionapp publish <app>``; give the app's managed identity the
+    "AzureML Data Scientist" role on the workspace, and subscribe the function with the filter of
+    ``rule.event_subscription(...)`` (endpoint type ``AzureFunction``).
+    """
+    from .receiver import export as receiver_export
+    out = receiver_export.export_function_app([], folder, app_name="deploy-by-tags")
+    app = out / "function_app.py"
+    app.write_text(app.read_text() + FUNCTION_APP.format(rule=repr(json.loads(rule.to_json()))))
+    (out / "requirements.txt").write_text(receiver_export.REQUIREMENTS + "azure-ai-ml\nazure-identity\n")
+    shutil.copy2(Path(__file__), out / "amlevents_kit" / "deploy.py")
+    return out
+
+
+def _values(key: Any, value: Any) -> list[str]:
+    values = [value] if isinstance(value, (str, int, float, bool)) else list(value or [])
+    if not values:
+        raise ValueError(f"DeploymentRule.tags[{key!r}]: give at least one allowed value.")
+    return [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
