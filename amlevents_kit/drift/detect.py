@@ -10,7 +10,7 @@ import pandas as pd
 
 from .coefficient import drift_coefficient
 from .errors import DriftError
-from .profile import Profile, check_frame, classifier_codes, numeric_values, profile
+from .profile import Profile, check_frame, numeric_values, profile
 from .stats import score_categorical, score_numeric
 
 # metric -> (table column, kinds it applies to, default threshold, drift when value is above the threshold?)
@@ -45,6 +45,7 @@ def detect(
     *,
     metric: str | dict | None = None,
     threshold: float | dict | None = None,
+    features: list[str] | None = None,
     rule: str = "any",
     share: float = 0.5,
     coefficient_threshold: float = 0.2,
@@ -58,6 +59,7 @@ def detect(
         or 'chi2' (p-value); a dict {'numeric': ..., 'categorical': ...} sets each kind.
     threshold: number or dict by kind or feature name; default 0.1 for distances (Azure ML v2),
         0.2 for PSI, 0.05 for p-values. A distance drifts above it, a p-value below it.
+    features: compare only these profiled columns (default: all of them).
     rule: dataset verdict — 'any' feature drifted (Azure ML v2), a 'share' of features >= share
         (Evidently), or drift 'coefficient' > coefficient_threshold (Azure ML v1's classifier MCC).
     subsample: rows per side for the drift-coefficient classifier.
@@ -80,6 +82,8 @@ def detect(
             f"the first argument must be a Profile or a baseline DataFrame, got {type(profile_or_baseline).__name__}"
         )
     check_frame(target, "target")
+    if features is not None:
+        prof = _select(prof, [features] if isinstance(features, str) else list(features))
     missing = [f for f in prof.features if f not in target.columns]
     if missing:
         raise DriftError(f"target lacks baseline columns {missing}; target columns are {list(target.columns)}")
@@ -95,9 +99,9 @@ def detect(
             x = numeric_values(target[col.name], col.name, "target")
             target_sample[:, j] = x[rows]
             row, plot = score_numeric(col, x)
+            del x  # one column's temporaries at a time
         else:
-            row, plot, (codes, pos) = score_categorical(col, target[col.name])
-            target_sample[:, j] = classifier_codes(pos, codes[rows])
+            row, plot, target_sample[:, j] = score_categorical(col, target[col.name], rows)
         name, thr = choice[col.name]
         column, _, _, above = METRICS[name]
         value = row[column]
@@ -116,6 +120,16 @@ def detect(
         samples=(base_sample, target_sample, np.array([c.kind == "categorical" for c in prof.columns])),
         random_state=random_state,
     )
+
+
+def _select(prof: Profile, features: list[str]) -> Profile:
+    """A view of the profile restricted to some features (sample columns included)."""
+    unknown = [f for f in features if f not in prof.features]
+    if unknown or not features:
+        raise DriftError(f"features must name profiled columns, got {unknown or features}; profiled: {prof.features}")
+    index = [prof.features.index(f) for f in features]
+    sample = prof.sample[:, index] if prof.sample.size else prof.sample
+    return Profile(columns=[prof.columns[i] for i in index], n_rows=prof.n_rows, name=prof.name, sample=sample)
 
 
 def _resolve(prof: Profile, metric, threshold) -> dict:

@@ -11,11 +11,11 @@ from .errors import DriftError
 from .profile import (
     CategoricalProfile,
     NumericProfile,
-    category_positions,
-    factorize,
+    classifier_codes,
     floor_position,
     quantile_integral,
     sturges_bins,
+    target_codes,
 )
 
 PLOT_BINS = 40
@@ -145,26 +145,24 @@ def _numeric_plot_data(p: NumericProfile, s: np.ndarray) -> dict:
     return {"kind": "numeric", "edges": edges, "baseline": bc, "target": tc}
 
 
-def score_categorical(p: CategoricalProfile, series: pd.Series) -> tuple[dict, dict, tuple]:
+def score_categorical(p: CategoricalProfile, series: pd.Series, rows: np.ndarray) -> tuple[dict, dict, np.ndarray]:
     """Statistics of one categorical column over the union of categories (null is a category).
 
-    Returns (table row, plot data, (row codes, baseline position of each code)).
+    Returns (table row, plot data, classifier codes of the given sample rows).
     """
     m = len(series)
-    codes, uniques = factorize(series)
-    _check_category_types(p, series, uniques)
-    null_t = int(np.count_nonzero(codes < 0))
+    k = len(p.categories)
+    codes, missed = target_codes(p, series)
+    counts = np.bincount(codes, minlength=k + 1)
+    miss_codes, miss_values = pd.factorize(missed.to_numpy(dtype=object), use_na_sentinel=True)
+    null_t = int(np.count_nonzero(miss_codes < 0))
     if null_t == m:
         raise DriftError(f"column {p.name!r} is all null in the target; drop it or fill it")
-    counts_u = np.bincount(codes[codes >= 0], minlength=len(uniques))
-    pos = category_positions(p, uniques)
-    seen = pos >= 0
-    tv = np.zeros(len(p.categories), dtype=np.int64)
-    tv[pos[seen]] = counts_u[seen]
-    unseen_counts = counts_u[~seen]
-    unseen_labels = [str(u) for u in np.asarray(uniques, dtype=object)[~seen]]
+    _check_category_types(p, miss_values)
+    unseen_counts = np.bincount(miss_codes[miss_codes >= 0], minlength=len(miss_values))
+    unseen_labels = [str(u) for u in np.asarray(miss_values, dtype=object)]
     labels = [str(c) for c in p.categories]
-    b, t = [p.counts], [tv]
+    b, t = [p.counts], [counts[:k]]
     if p.n_null or null_t:
         labels.append("(null)")
         b.append([p.n_null])
@@ -190,13 +188,14 @@ def score_categorical(p: CategoricalProfile, series: pd.Series) -> tuple[dict, d
     }
     plot = {"kind": "categorical", "labels": labels, "baseline": b / n, "target": t / m,
             "unseen": len(unseen_labels)}
-    return row, plot, (codes, pos)
+    sample = classifier_codes(codes[rows], k, series.iloc[rows].isna().to_numpy())
+    return row, plot, sample
 
 
-def _check_category_types(p: CategoricalProfile, series: pd.Series, uniques) -> None:
+def _check_category_types(p: CategoricalProfile, unseen) -> None:
     """Refuse numbers where the baseline had text categories, and the reverse."""
     base_text = any(isinstance(c, str) for c in p.categories)
-    values = list(np.asarray(uniques[:50], dtype=object))
+    values = list(np.asarray(unseen[:50], dtype=object))
     target_text = any(isinstance(u, str) for u in values)
     if values and base_text != target_text:
         was = "text" if base_text else "non-text (numbers or bools)"

@@ -247,3 +247,15 @@ def test_make_drift_data_is_deterministic_and_named():
     assert list(b1.columns) == ["n00", "n01", "n02", "c0", "c1"]
     with pytest.raises(DriftError, match="n99"):
         make_drift_data(10, shifted=["n99"])
+
+
+def test_features_selects_profiled_columns(data, result):
+    baseline, target = data
+    res = detect(profile(baseline), target[["n00", "n07", "c1"]], features=["n00", "n07", "c1"], subsample=1000)
+    full = result.table.set_index("feature")
+    assert list(res.table["feature"]) == ["n00", "n07", "c1"]
+    assert list(res.table["value"]) == list(full.loc[["n00", "n07", "c1"], "value"])
+    assert sorted(res.drifted_features) == ["c1", "n00"]
+    assert 0 < res.drift_coefficient <= 1
+    with pytest.raises(DriftError, match="features must name profiled columns"):
+        detect(profile(baseline), target, features=["zzz"])
