@@ -351,3 +351,33 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_azure_function_destination_waits_for_a_local_function(engine, rx, sandbox):
+    fn = ("/subscriptions/5f7e3b2a-8c1d-4e6f-9a0b-1c2d3e4f5a6b/resourceGroups/amlevents-rg/providers/"
+          "Microsoft.Web/sites/aml-handlers/functions/on_model")
+    sub = subscription("fn-sub", destination={"endpointType": "AzureFunction", "properties": {"resourceId": fn}})
+    result = engine.validate(sub)
+    assert result.status == "Succeeded" and "register_function" in result.message
+    ev = model_event()
+    engine.submit([ev], [(sub, [ev])])
+    engine.pump()
+    (attempt,) = engine.log(event_id=ev["id"])
+    assert attempt["outcome"] == "InvalidAzureFunctionDestination"
+    rx.register_function(sandbox, fn)
+    sandbox.clock.advance(minutes=9)
+    engine.pump()
+    assert rx.received == []  # a function that did not answer waits 10 minutes
+    sandbox.clock.advance(minutes=1)
+    engine.pump()
+    assert [e.id for e in rx.received] == [ev["id"]]
+
+
+def test_subscription_deleted_event_after_forget(engine, rx):
+    sub = validated(engine, subscription("bye", rx.url))
+    engine.forget(sub["id"])
+    deleted = events.subscription_deleted(topic=WS, event_subscription_id=sub["id"])
+    engine.submit([deleted], [(sub, [deleted])])
+    engine.pump()
+    (delivery,) = [d for d in rx.deliveries if d.kind == "SubscriptionDeletion"]
+    assert delivery.events[0].data.event_subscription_id == sub["id"]

@@ -149,7 +149,11 @@ class DeliveryEngine:
         return len(rows)
 
     def forget(self, subscription_id: str) -> int:
-        """The subscription is deleted: its pending deliveries end as dropped ("subscription deleted")."""
+        """The subscription is deleted: its pending deliveries end as dropped ("subscription deleted").
+
+        Its validation is kept, so a SubscriptionDeletedEvent submitted afterwards still reaches the endpoint
+        (sent with ``aeg-event-type: SubscriptionDeletion``).
+        """
         n = self.outbox.forget(subscription_id, self.clock.now(), "subscription deleted")
         self._settings.pop(subscription_id.lower(), None)
         return n

@@ -237,7 +237,6 @@ class Outbox:
             "UPDATE delivery_items SET state = 'dropped', reason = ?, finished_at = ?, lease_owner = NULL, "
             "lease_until = NULL WHERE subscription_id = ? AND state IN ('pending', 'deadlettering')",
             (reason, now, subscription_id.lower()))
-        self.store.execute("DELETE FROM delivery_validations WHERE subscription_id = ?", (subscription_id.lower(),))
         return cur.rowcount
 
     def enqueue_messages(self, rows: list[tuple]) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ...events import build as _build
-from ...events.types import CLOUDEVENT_SCHEMA, EVENTGRID_SCHEMA
+from ...events.types import CLOUDEVENT_SCHEMA, EVENTGRID_SCHEMA, SUBSCRIPTION_DELETED
 
 #: Delays after the 1st, 2nd, ... failed attempt; after the last entry, every 12 hours.
 RETRY_SCHEDULE: tuple[float, ...] = (10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600)
@@ -300,7 +300,8 @@ def delivery_headers(settings: Settings, events: list[dict], delivery_count: int
         metadata_version = str(first.get("metadataVersion", "1"))
     headers = {
         "Content-Type": content_type,
-        "aeg-event-type": "Notification",
+        "aeg-event-type": "SubscriptionDeletion" if all(_type_of(e) == SUBSCRIPTION_DELETED for e in events)
+        else "Notification",
         "aeg-subscription-name": settings.header_name,
         "aeg-delivery-count": str(delivery_count),
         "aeg-metadata-version": metadata_version,
@@ -329,6 +330,10 @@ def delivery_body(settings: Settings, events: list[dict]) -> bytes:
     else:
         payload = events
     return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def _type_of(event: dict) -> Any:
+    return event.get("eventType", event.get("type"))
 
 
 def _lookup_path(event: dict, path: str) -> Any:
