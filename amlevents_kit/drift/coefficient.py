@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import matthews_corrcoef
 from sklearn.model_selection import StratifiedShuffleSplit
+from threadpoolctl import threadpool_limits
 
 from .errors import DriftError
 
@@ -39,6 +40,9 @@ def drift_coefficient(
     model = HistGradientBoostingClassifier(
         categorical_features=categorical if categorical.any() else None, random_state=random_state
     )
-    model.fit(x[train], y[train])
-    mcc = matthews_corrcoef(y[test], model.predict(x[test]))
+    # One OpenMP thread: at this size extra threads save little, and on a busy machine they spin-wait
+    # (measured: 8 s wall instead of 0.3 s on a loaded 2-core box). threadpoolctl comes with scikit-learn.
+    with threadpool_limits(1):
+        model.fit(x[train], y[train])
+        mcc = matthews_corrcoef(y[test], model.predict(x[test]))
     return max(float(mcc), 0.0)
