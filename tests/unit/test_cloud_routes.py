@@ -117,3 +117,13 @@ def test_az_env_subcommand_prints_exports_and_setup(target, tmp_path):
 def test_az_env_subcommand_without_a_server(tmp_path, capsys):
     assert cli.main(["sandbox", "az-env", "--folder", str(tmp_path)]) == 1
     assert "amlevents-kit sandbox serve" in capsys.readouterr().err
+
+
+def test_run_az_says_how_to_install_az(monkeypatch, tmp_path):
+    monkeypatch.setenv("AMLEVENTS_AZ", "")
+    monkeypatch.setattr(azcli, "find_az", lambda: None)
+    with pytest.raises(FileNotFoundError, match="install-azure-cli.sh"):
+        azcli.run_az(["version"], env={})
+    failed = azcli.AzResult(["group", "show"], 3, "", "ERROR: (ResourceGroupNotFound) ...")
+    with pytest.raises(azcli.AzError, match="exited 3: ERROR: \\(ResourceGroupNotFound\\)"):
+        failed.check()
