@@ -1,15 +1,32 @@
 """Data drift: profile a baseline once, score target batches, and turn the result into an event.
 
     >>> from amlevents_kit.drift import make_drift_data, profile, detect
-    >>> baseline, target = make_drift_data(10_000)
-    >>> result = detect(profile(baseline), target)
-    >>> result.table                 # one row per feature: metrics, threshold, drifted
-    >>> result.drifted               # dataset verdict (rule="any" | "share" | "coefficient")
-    >>> result.drift_coefficient     # Azure ML v1's classifier MCC
-    >>> result.to_event_data(...)    # DatasetDriftDetected event data
+    >>> baseline, target = make_drift_data(10_000)        # 8 of 25 columns shifted on purpose
+    >>> prof = profile(baseline, name="training")         # once, at training time
+    >>> prof.save("baseline.npz")                         # a few MB, next to the model
+    >>> result = detect(prof, target)                     # per target batch
+    >>> result.table                                      # one row per feature
+    >>> result.drifted, result.drifted_features           # verdict by rule="any" (default)
+    >>> result.drift_coefficient                          # Azure ML v1's classifier MCC
+    >>> result.plot(); result.plot_features(top=3)        # matplotlib Figures
+    >>> result.to_event_data(data_drift_id=..., data_drift_name=..., run_id=...,
+    ...                      base_dataset_id=..., target_dataset_id=..., start_time=..., end_time=...)
 
-Statistics follow Azure ML v2 model monitoring (normalized Wasserstein, Jensen-Shannon base 2, PSI,
-KS, chi-squared; default thresholds 0.1) and Azure ML v1 dataset monitors (the drift coefficient).
+What is computed (see ../shared/spec/drift.md):
+- numeric features: normalized Wasserstein distance W1 / max(std_baseline, 0.001) (the default metric,
+  threshold 0.1, as Azure ML v2 and Evidently), Jensen-Shannon distance (base 2) and PSI on Azure ML
+  v2's Sturges bins over the combined range, KS statistic and asymptotic p-value;
+- categorical features: Jensen-Shannon distance (default metric, threshold 0.1), PSI, Pearson
+  chi-squared test of homogeneity, share of target rows with categories the baseline never had;
+  nulls count as their own category (numeric nulls are dropped and reported as null_share);
+- the dataset verdict: any feature drifted (Azure ML v2), a share of features (Evidently), or the drift
+  coefficient (Azure ML v1: a gradient-boosting classifier told apart baseline and target rows,
+  Matthews correlation on the held-out half) above 0.2.
+
+How: profile() sorts each baseline column once and keeps a quantile sketch (4,096 cells, finer in the
+tails), category counts and a 20,000-row sample; detect() sorts each target column once and reads
+everything off the sketch. KS and Wasserstein stay within 1e-3 of scipy's exact values (exact when the
+baseline has at most 4,096 rows); benchmarks/bench_drift.py measures speed against Evidently.
 """
 
 from .data import describe_drift_data, make_drift_data
