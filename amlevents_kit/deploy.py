@@ -252,8 +252,10 @@ def _client():
     if _ml_client is None:
         from azure.ai.ml import MLClient
         from azure.identity import DefaultAzureCredential
-        parts = RULE.workspace_id.strip("/").split("/")
-        _ml_client = MLClient(DefaultAzureCredential(), parts[1], parts[3], parts[7], cloud="AzureCloud")
+        from azure.mgmt.core.tools import parse_resource_id
+        ws = parse_resource_id(RULE.workspace_id)
+        _ml_client = MLClient(DefaultAzureCredential(), ws["subscription"], ws["resource_group"], ws["name"],
+                              cloud="AzureCloud")
     return _ml_client
 
 
