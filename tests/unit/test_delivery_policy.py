@@ -192,3 +192,4 @@ def test_dead_letter_record_fields_and_blob_path():
     assert ce["deadletterreason"] == "TimeToLiveExceeded" and "deadLetterReason" not in ce
     # Azure: <container>/<SUBSCRIPTION NAME IN UPPER CASE>/YYYY/M/D/H/<id>.json, not zero-padded.
     assert policy.dead_letter_blob_path("dl", "My-Sub", 1565240400.0, "abc") == "dl/MY-SUB/2019/8/8/5/abc.json"
+    assert policy.dead_letter_blob_path("dl", "../x", 0.0, "a").startswith("dl/___X/")  # stays in the container

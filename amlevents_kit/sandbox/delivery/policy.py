@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -163,6 +164,15 @@ def _int(props: dict, key: str, default: int, low: int, high: int, where: str) -
     return value
 
 
+def _obj(value: Any, where: str) -> dict:
+    """``value`` as a JSON object ({} when absent); anything else is a SettingsError naming ``where``."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SettingsError(f"{where}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
 def settings_from_body(body: dict) -> Settings:
     """Read an event subscription ARM body (``id``, ``name``, ``properties``) into ``Settings``."""
     if not isinstance(body, dict):
@@ -171,16 +181,17 @@ def settings_from_body(body: dict) -> Settings:
     if not isinstance(sub_id, str) or not sub_id:
         raise SettingsError("subscription.id: the event subscription's ARM id is required")
     name = body.get("name") or sub_id.rstrip("/").rsplit("/", 1)[-1]
-    props = body.get("properties") or {}
-    destination = props.get("destination") or (props.get("deliveryWithResourceIdentity") or {}).get("destination")
+    props = _obj(body.get("properties"), "properties")
+    identity = _obj(props.get("deliveryWithResourceIdentity"), "properties.deliveryWithResourceIdentity")
+    destination = props.get("destination") or identity.get("destination")
     if not isinstance(destination, dict):
         raise SettingsError("properties.destination: required (an object with endpointType and properties)")
     kind = destination.get("endpointType")
     allowed = HTTP_DESTINATIONS + QUEUE_DESTINATIONS
     if kind not in allowed:
         raise SettingsError(f"properties.destination.endpointType: expected one of {', '.join(allowed)}, got {kind!r}")
-    dprops = destination.get("properties") or {}
     where = "properties.destination.properties"
+    dprops = _obj(destination.get("properties"), where)
     s = Settings(id=sub_id, name=str(name), destination_type=kind)
     if kind == "WebHook":
         url = dprops.get("endpointUrl")
@@ -193,13 +204,16 @@ def settings_from_body(body: dict) -> Settings:
             raise SettingsError(f"{where}.resourceId: expected an ARM id, got {rid!r}")
         s.resource_id = rid
         s.queue_name = dprops.get("queueName") if kind == "StorageQueue" else rid.rstrip("/").rsplit("/", 1)[-1]
-        if kind == "StorageQueue" and not s.queue_name:
-            raise SettingsError(f"{where}.queueName: required for a StorageQueue destination")
+        if not isinstance(s.queue_name, str) or not s.queue_name:
+            raise SettingsError(f"{where}.queueName: required for a StorageQueue destination (a string)")
     if kind in HTTP_DESTINATIONS:
         s.max_events_per_batch = _int(dprops, "maxEventsPerBatch", 1, 1, 5000, where)
         s.preferred_batch_kb = _int(dprops, "preferredBatchSizeInKilobytes", 64, 1, 1024, where)
-    s.attribute_mappings = list(dprops.get("deliveryAttributeMappings") or [])
-    retry = props.get("retryPolicy") or {}
+    mappings = dprops.get("deliveryAttributeMappings") or []
+    if not isinstance(mappings, list) or not all(isinstance(m, dict) for m in mappings):
+        raise SettingsError(f"{where}.deliveryAttributeMappings: expected a list of objects")
+    s.attribute_mappings = [m for m in mappings if isinstance(m.get("properties") or {}, dict)]
+    retry = _obj(props.get("retryPolicy"), "properties.retryPolicy")
     s.max_attempts = _int(retry, "maxDeliveryAttempts", DEFAULT_MAX_ATTEMPTS, 1, 30, "properties.retryPolicy")
     s.ttl_minutes = _int(retry, "eventTimeToLiveInMinutes", DEFAULT_TTL_MINUTES, 1, 1440, "properties.retryPolicy")
     schema = props.get("eventDeliverySchema") or EVENTGRID_SCHEMA
@@ -207,13 +221,16 @@ def settings_from_body(body: dict) -> Settings:
         raise SettingsError("properties.eventDeliverySchema: expected EventGridSchema, CloudEventSchemaV1_0 "
                             f"or CustomInputSchema, got {schema!r}")
     s.schema = schema
-    dead = props.get("deadLetterDestination") or (props.get("deadLetterWithResourceIdentity") or {}).get(
+    dead = props.get("deadLetterDestination") or _obj(
+        props.get("deadLetterWithResourceIdentity"), "properties.deadLetterWithResourceIdentity").get(
         "deadLetterDestination")
     if dead:
-        dl = dead.get("properties") or {}
+        dl = _obj(_obj(dead, "properties.deadLetterDestination").get("properties"),
+                  "properties.deadLetterDestination.properties")
         container = dl.get("blobContainerName")
-        if not isinstance(container, str) or not container:
-            raise SettingsError("properties.deadLetterDestination.properties.blobContainerName: required")
+        if not isinstance(container, str) or not container or "/" in container or container in (".", ".."):
+            raise SettingsError("properties.deadLetterDestination.properties.blobContainerName: required, "
+                                f"a container name, got {container!r}")
         s.dead_letter_container = container
         s.dead_letter_account = str(dl.get("resourceId") or "").rstrip("/").rsplit("/", 1)[-1] or None
     return s
@@ -374,4 +391,5 @@ def dead_letter_record(event: dict, schema: str, *, reason: str, attempts: int, 
 def dead_letter_blob_path(container: str, subscription_name: str, when: float, blob_id: str) -> str:
     """``<container>/<SUBSCRIPTION-NAME>/YYYY/M/D/H/<id>.json``: Azure's layout (upper-case name, no padding)."""
     t = datetime.fromtimestamp(when, tz=timezone.utc)
-    return f"{container}/{subscription_name.upper()}/{t.year}/{t.month}/{t.day}/{t.hour}/{blob_id}.json"
+    name = re.sub(r"[^A-Z0-9_-]", "_", subscription_name.upper())  # ARM names are letters, digits and '-'
+    return f"{container}/{name}/{t.year}/{t.month}/{t.day}/{t.hour}/{blob_id}.json"
