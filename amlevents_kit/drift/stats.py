@@ -137,9 +137,14 @@ def _numeric_plot_data(p: NumericProfile, s: np.ndarray) -> dict:
     qb = p.values[np.searchsorted(p.u, [0.005, 0.995])]
     lo = min(qb[0], s[int(0.005 * (m - 1))])
     hi = max(qb[1], s[int(0.995 * (m - 1))])
-    if not hi > lo:
-        lo, hi = lo - 0.5, hi + 0.5
-    edges = np.linspace(lo, hi, PLOT_BINS + 1)
+    whole = np.array_equal(p.values, np.round(p.values)) and float(s[0]).is_integer() and float(s[-1]).is_integer()
+    if whole and hi - lo < 1e6:  # counts and codes: bins a whole number of integers wide, no aliasing
+        width = max(1.0, np.ceil((hi - lo + 1) / PLOT_BINS))
+        edges = np.arange(lo - 0.5, hi + 0.5 + width, width)
+    else:
+        if not hi > lo:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = np.linspace(lo, hi, PLOT_BINS + 1)
     tc = np.diff(np.searchsorted(s, edges, "left")) / m
     bc = np.diff(baseline_below(p, edges)) / p.n
     return {"kind": "numeric", "edges": edges, "baseline": bc, "target": tc}
