@@ -236,8 +236,11 @@ def mailbox_folder(sandbox_folder: str | Path) -> Path:
 
 def open_mailbox(target: Any) -> Mailbox:
     """The mailbox of a sandbox: from a target (``connect()``), a Sandbox, or a sandbox folder."""
+    if getattr(target, "kind", None) == "azure":
+        raise ValueError("open_mailbox(): on real Azure, mail goes to real inboxes; the mailbox is the sandbox's.")
     sandbox = getattr(target, "sandbox", target)
     folder = getattr(sandbox, "folder", sandbox)
     if folder is None:
-        raise ValueError("open_mailbox() needs a sandbox target: on real Azure, mail goes to real inboxes.")
+        raise ValueError("open_mailbox(): this target reaches a sandbox served by another process; open the "
+                         "mailbox from its folder instead: open_mailbox('<sandbox folder>').")
     return Mailbox(mailbox_folder(folder))

@@ -58,10 +58,12 @@ def receiver():
 
 def test_http_compose_and_expressions(target, receiver):
     base, seen = receiver
+    target.sandbox.clock.freeze()
     url = _deploy(target, "chain", {
         "Compose": {"type": "Compose", "runAfter": {},
                     "inputs": {"model": "@triggerBody()?['name']", "high": "@greater(triggerBody()?['score'], parameters('threshold'))",
-                               "run": "@workflow()['run']['name']"}},
+                               "run": "@workflow()['run']['name']", "at": "@utcNow()",
+                               "type": "@triggerOutputs()?['headers']?['Content-Type']"}},
         "Post": {"type": "Http", "runAfter": {"Compose": ["Succeeded"]},
                  "inputs": {"method": "POST", "uri": f"{base}/hook", "body": "@outputs('Compose')"}},
         "Workspace": {"type": "Http", "runAfter": {"Post": ["Succeeded"]},
@@ -74,7 +76,10 @@ def test_http_compose_and_expressions(target, receiver):
     (run,) = wf.run_history(target, "chain")
     assert run.name == run_name and run.status == "Succeeded"
     composed = run.action("Compose").outputs
-    assert composed == {"model": "churn", "high": True, "run": run_name}
+    at = composed["at"]
+    assert {k: v for k, v in composed.items() if k != "at"} == \
+        {"model": "churn", "high": True, "run": run_name, "type": "application/json"}
+    assert at.startswith(target.sandbox.clock.utcnow().strftime("%Y-%m-%dT%H:%M:%S.%f")) and at.endswith("0Z")
     assert seen == [{"path": "/hook", "body": composed}]                    # real HTTP left the sandbox
     assert run.action("Post").outputs["body"] == {"received": composed}
     assert run.action("Post").code == "OK"
