@@ -127,3 +127,10 @@ def test_the_guides_drift_workflow_shape_is_accepted():
         subscription_id="s", resource_group="rg", factory="f", pipeline="p",
         parameters={"driftRunId": "@{triggerBody()?['data']?['runId']}"})}
     defn.validate(d, CONNECTIONS)
+
+
+def test_action_names_are_unique_across_scopes():
+    d = base()
+    d["actions"]["Send_an_email_(V2)"] = wf.send_email(to="x@y.z")
+    err = refuse(d)
+    assert "'Send_an_email_(V2)'" in err.message and "unique" in err.message

@@ -94,7 +94,12 @@ def validate(definition: Any, parameters: Any = None) -> None:
         raise invalid_template("definition.triggers", "The triggers must be an object")
     if not isinstance(actions, dict):
         raise invalid_template("definition.actions", "The actions must be an object")
-    all_actions = dict(_all_actions(actions, "definition.actions"))
+    all_actions: dict[str, str] = {}
+    for name, path in _all_actions(actions, "definition.actions"):
+        if name in all_actions:  # body('X') must name one action: names are unique across all scopes
+            raise invalid_template(path, f"The action '{name}' is also defined at '{all_actions[name]}'; action "
+                                         "names must be unique in a workflow")
+        all_actions[name] = path
     connections = _connections(declared, parameters)
     for name, item in list(triggers.items()) + [(n, _find(actions, n)) for n in all_actions]:
         inputs = item.get("inputs") if isinstance(item, dict) else None

@@ -17,9 +17,8 @@ import secrets
 import threading
 import uuid
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from ... import defaults
 from ...arm.errors import ArmError, invalid_value, missing_field, not_found
 from . import definition as defn
 from . import expressions as ex
@@ -156,7 +155,7 @@ class LogicBackend:
     def triggers(self, workflow: dict) -> list[dict]:
         out = []
         props = workflow["properties"]
-        for name, trig in (props["definition"].get("triggers") or {}).items():
+        for name in props["definition"].get("triggers") or {}:
             histories = self.histories(workflow, name)
             last = histories[0]["properties"]["startTime"] if histories else None
             body = {"id": f"{workflow['id']}/triggers/{name}", "name": name, "type": "Microsoft.Logic/workflows/triggers",
