@@ -97,6 +97,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _answer
 
+    def __getattr__(self, name: str):
+        """Any other method goes to the router too, which answers it in ARM's words (405 or 501)."""
+        if name.startswith("do_"):
+            return self._answer
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (a malformed request line, headers too long) as ARM JSON, not HTML."""
+        phrase = self.responses.get(code, ("Error",))[0]
+        error = {"code": "".join(w[:1].upper() + w[1:] for w in phrase.replace("-", " ").split()),
+                 "message": f"{message or phrase}." if not (message or "").endswith(".") else message}
+        data = json.dumps({"error": error}).encode()
+        self.close_connection = True
+        self.send_response(code, message)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(data)
+
     def log_message(self, format: str, *args) -> None:  # keep notebooks and test output quiet
         pass
 
