@@ -70,6 +70,7 @@ class DeliveryEngine:
         self._busy = 0
         self._idle = threading.Condition()
         self._settings: dict[str, tuple[str, Settings | None]] = {}
+        self._remembered: dict[str, str] = {}
         self._last_housekeeping = 0.0
         self._lock = threading.Lock()
         sandbox.store.on("clock", self._wake.set)
@@ -125,6 +126,7 @@ class DeliveryEngine:
         del events  # the matched events per target are what gets delivered
         now = self.clock.now()
         rows: list[tuple] = []
+        bodies: list[tuple[str, str, float]] = []
         for body, matched in targets:
             if not matched:
                 continue
@@ -133,8 +135,9 @@ class DeliveryEngine:
             try:
                 settings = policy.settings_from_body(body)
                 reason = self._refusal(settings)
-                self.outbox.remember_subscription(settings.id, body, now)
-                self._settings.pop(settings.id.lower(), None)
+                text = json.dumps(body, sort_keys=True)
+                if self._remembered.get(settings.id.lower()) != text:  # write the body only when it changed
+                    bodies.append((settings.id, text, now))
             except SettingsError as exc:
                 reason = f"InvalidSubscription: {exc}"
             state = "pending" if reason is None else "dropped"
@@ -144,7 +147,10 @@ class DeliveryEngine:
                 event_id = str(event.get("id", "")) if isinstance(event, dict) else ""
                 rows.append((sub_id, event_id, json.dumps(event), state, now, reason))
         if rows:
-            self.outbox.add(rows)
+            self.outbox.add(rows, bodies)
+            for sid, text, _ in bodies:
+                self._remembered[sid.lower()] = text
+                self._settings.pop(sid.lower(), None)
             self._wake.set()
         return len(rows)
 
@@ -254,7 +260,7 @@ class DeliveryEngine:
     def _process_due(self, now: float) -> int:
         """One round: claim what is due, send it, record the results. Returns the rows handled."""
         self._housekeeping(now)
-        items = self.outbox.claim(self.owner, now, self.response_timeout + 30, self.claim_size)
+        items = self.outbox.claim(self.owner, now, self.response_timeout + 30, self.claim_size, self._claim_limit)
         if not items:
             return 0
         with self._idle:
@@ -266,6 +272,13 @@ class DeliveryEngine:
                 self._busy -= 1
                 self._idle.notify_all()
         return len(items)
+
+    def _claim_limit(self, sub_id: str) -> int:
+        """Rows to claim for one subscription per round: four waves of full batches for the senders."""
+        s = self._subscription(sub_id)
+        if s is None or s.destination_type in policy.QUEUE_DESTINATIONS:
+            return self.claim_size
+        return self._senders * 4 * s.max_events_per_batch
 
     def _deliver(self, items: list[Item], now: float) -> None:
         updates: list[dict] = []
@@ -385,15 +398,14 @@ class DeliveryEngine:
 
     # -- subscriptions, endpoints, validation --------------------------------------------------------
     def _subscription(self, sub_id: str) -> Settings | None:
-        body = self.outbox.subscription_body(sub_id)
-        if body is None:
+        key = self.outbox.subscription_text(sub_id)
+        if key is None:
             return None
-        key = json.dumps(body, sort_keys=True)
         cached = self._settings.get(sub_id)
         if cached and cached[0] == key:
             return cached[1]
         try:
-            s: Settings | None = policy.settings_from_body(body)
+            s: Settings | None = policy.settings_from_body(json.loads(key))
         except SettingsError:
             s = None
         self._settings[sub_id] = (key, s)

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from ..arm.store import Store
 
@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS delivery_items (
     finished_at REAL
 );
 CREATE INDEX IF NOT EXISTS delivery_items_due ON delivery_items(state, next_at);
-CREATE INDEX IF NOT EXISTS delivery_items_sub ON delivery_items(subscription_id);
+CREATE INDEX IF NOT EXISTS delivery_items_sub ON delivery_items(subscription_id, state, next_at);
 CREATE INDEX IF NOT EXISTS delivery_items_event ON delivery_items(event_id);
 CREATE INDEX IF NOT EXISTS delivery_items_lease ON delivery_items(lease_owner);
 CREATE TABLE IF NOT EXISTS delivery_attempts (
@@ -158,34 +158,54 @@ class Outbox:
             yield db
 
     # -- writing --------------------------------------------------------------------------------
-    def remember_subscription(self, subscription_id: str, body: dict, now: float) -> None:
-        self.store.execute(
-            "INSERT INTO delivery_subscriptions (subscription_id, body, updated) VALUES (?, ?, ?) "
-            "ON CONFLICT(subscription_id) DO UPDATE SET body = excluded.body, updated = excluded.updated",
-            (subscription_id.lower(), json.dumps(body), now))
-
-    def subscription_body(self, subscription_id: str) -> dict | None:
+    def subscription_text(self, subscription_id: str) -> str | None:
         row = self.store.execute("SELECT body FROM delivery_subscriptions WHERE subscription_id = ?",
                                  (subscription_id.lower(),)).fetchone()
-        return json.loads(row[0]) if row else None
+        return row[0] if row else None
 
-    def add(self, rows: list[tuple[str, str, str, str, float, str | None]]) -> None:
-        """Insert (subscription_id, event_id, event_json, state, now, reason) rows in one transaction."""
+    def subscription_body(self, subscription_id: str) -> dict | None:
+        text = self.subscription_text(subscription_id)
+        return json.loads(text) if text is not None else None
+
+    def add(self, rows: list[tuple[str, str, str, str, float, str | None]],
+            subscriptions: list[tuple[str, str, float]] = ()) -> None:
+        """Insert (subscription_id, event_id, event_json, state, now, reason) rows in one transaction,
+        with the (subscription_id, body_json, now) bodies they are delivered with."""
         with self._transaction() as db:
+            if subscriptions:
+                db.executemany(
+                    "INSERT INTO delivery_subscriptions (subscription_id, body, updated) VALUES (?, ?, ?) "
+                    "ON CONFLICT(subscription_id) DO UPDATE SET body = excluded.body, updated = excluded.updated",
+                    [(sid.lower(), body, now) for sid, body, now in subscriptions])
             db.executemany(
                 "INSERT INTO delivery_items (subscription_id, event_id, event, state, publish_time, next_at, "
                 "reason, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(s.lower(), e, ev, st, now, now, reason, None if st in ACTIVE else now)
                  for s, e, ev, st, now, reason in rows])
 
-    def claim(self, owner: str, now: float, lease_seconds: float, limit: int) -> list[Item]:
-        """Lease up to ``limit`` rows whose next step is due at sandbox time ``now``."""
+    def claim(self, owner: str, now: float, lease_seconds: float, limit: int,
+              limit_for: Callable[[str], int] | None = None) -> list[Item]:
+        """Lease up to ``limit`` rows whose next step is due at sandbox time ``now``.
+
+        With ``limit_for``, each subscription gets at most ``limit_for(subscription_id)`` rows: enough to
+        keep the senders busy, few enough that a round stays short and a killed engine leaves few
+        deliveries in doubt.
+        """
         wall = time.time()
+        due = ("state IN ('pending', 'deadlettering') AND next_at <= ? AND (lease_until IS NULL OR lease_until < ?)")
         with self._transaction() as db:
-            rows = db.execute(
-                f"SELECT {_ITEM_COLUMNS} FROM delivery_items WHERE state IN ('pending', 'deadlettering') "
-                "AND next_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_at, id LIMIT ?",
-                (now, wall, limit)).fetchall()
+            rows: list[tuple] = []
+            if limit_for is not None:
+                subs = [r[0] for r in db.execute("SELECT subscription_id FROM delivery_subscriptions").fetchall()]
+                for sub in subs:
+                    n = min(limit_for(sub), limit - len(rows))
+                    if n <= 0:
+                        break
+                    rows += db.execute(f"SELECT {_ITEM_COLUMNS} FROM delivery_items WHERE subscription_id = ? AND "
+                                       f"{due} ORDER BY next_at, id LIMIT ?", (sub, now, wall, n)).fetchall()
+            if not rows:  # rows of a subscription the engine has no body for are claimed (and dropped) here
+                rows = db.execute(f"SELECT {_ITEM_COLUMNS} FROM delivery_items WHERE {due} ORDER BY next_at, id "
+                                  "LIMIT ?", (now, wall, limit)).fetchall()
             if rows:
                 db.executemany("UPDATE delivery_items SET lease_owner = ?, lease_until = ? WHERE id = ?",
                                [(owner, wall + lease_seconds, r[0]) for r in rows])
@@ -198,12 +218,14 @@ class Outbox:
                 db.executemany(
                     "INSERT INTO delivery_attempts (item_id, attempt, time, status, outcome, duration_ms, error, batch)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", attempts)
+            groups: dict[tuple[str, ...], list[list]] = {}
             for u in updates:
-                keys = [k for k in u if k != "id"]
+                keys = tuple(sorted(k for k in u if k != "id"))
+                groups.setdefault(keys, []).append([u[k] for k in keys] + [u["id"], owner])
+            for keys, params in groups.items():
                 sets = ", ".join(f"{k} = ?" for k in keys)
-                db.execute(f"UPDATE delivery_items SET {sets}, lease_owner = NULL, lease_until = NULL "
-                           "WHERE id = ? AND lease_owner = ? AND state IN ('pending', 'deadlettering')",
-                           [u[k] for k in keys] + [u["id"], owner])
+                db.executemany(f"UPDATE delivery_items SET {sets}, lease_owner = NULL, lease_until = NULL "
+                               "WHERE id = ? AND lease_owner = ? AND state IN ('pending', 'deadlettering')", params)
 
     def release(self, owner: str) -> None:
         self.store.execute("UPDATE delivery_items SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?",
