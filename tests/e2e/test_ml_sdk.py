@@ -211,7 +211,9 @@ def test_endpoint_deployment_invoke_keys_traffic_and_model_deployed(ml, backend,
 
 
 def test_scoring_script_deployment_and_a_deployment_that_fails(ml, backend, iris, tmp_path):
-    X, y, clf = iris
+    from sklearn.linear_model import LogisticRegression
+    X, y, _ = iris
+    clf = LogisticRegression(max_iter=300).fit(X.values, y)  # the script scores plain lists
     (tmp_path / "m").mkdir()
     with (tmp_path / "m" / "clf.pkl").open("wb") as fh:
         pickle.dump(clf, fh)
@@ -274,3 +276,21 @@ def test_nothing_in_the_environment_steers_a_later_real_azure_client(target):
     assert {k: v for k, v in os.environ.items() if before.get(k) != v} == {}
     from azure.ai.ml._azure_environments import _get_default_cloud_name
     assert _get_default_cloud_name() == "AzureCloud"
+
+
+def test_cancel_a_running_job_and_reuse_outputs_by_datastore_uri(ml, backend, tmp_path):
+    code = tmp_path / "slow"
+    code.mkdir()
+    (code / "wait.py").write_text("import time\nprint('waiting', flush=True)\ntime.sleep(60)\n")
+    job = ml.jobs.create_or_update(command(code=str(code), command="python wait.py", environment=ENV,
+                                           compute="cpu-cluster", experiment_name="ml-tests"))
+    ml.jobs.begin_cancel(job.name).result()
+    assert backend.jobs.wait(job.name)["properties"]["status"] == "Canceled"
+    assert backend.events() == []  # neither RunCompleted nor RunStatusChanged (Azure sends it for failures)
+    # a completed job's named outputs are also on the datastore path its output URI names
+    done = ml.jobs.create_or_update(_job(_train_script(tmp_path / "src"), "no"))
+    backend.jobs.wait(done.name)
+    uri = ml.jobs.get(done.name).outputs["model"].path
+    assert uri.startswith("azureml://datastores/workspaceblobstore/paths/")
+    model = ml.models.create_or_update(Model(path=uri, name="by-datastore-uri"))
+    assert (backend.assets.resolve(model.path) / "weights.txt").read_text() == "rate=0.5"

@@ -113,7 +113,7 @@ class Jobs:
             proc = self._procs.get(name)
         self._set_status(name, "CancelRequested")
         if proc is not None:
-            proc.terminate()
+            _terminate(proc)
         elif name not in self._threads:  # not running in this process (e.g. the sandbox restarted)
             self._set_status(name, "Canceled")
 
@@ -171,7 +171,7 @@ class Jobs:
         with self._lock:
             procs = list(self._procs.values())
         for proc in procs:
-            proc.terminate()
+            _terminate(proc)
         for thread in list(self._threads.values()):
             thread.join(5)
 
@@ -179,6 +179,8 @@ class Jobs:
         self._publish_log(name)
         with self.store.transaction():
             job = self.get(name)
+            if job["properties"]["status"] == "CancelRequested" and status not in TERMINAL:
+                status = "CancelRequested"  # a cancel wins over the runner's progress
             job["properties"]["status"] = status
             job["properties"].update(extra)
             job["systemData"] = self.backend.system_data(job["systemData"])
@@ -229,12 +231,16 @@ class Jobs:
                "AZUREML_CR_OUTPUTS_DIR": str(folder / "outputs"), "PYTHONUNBUFFERED": "1"}
         if self._closing:
             return
+        if self.get(name)["properties"]["status"] == "CancelRequested":
+            self._finish(name, "Canceled", "The job was canceled.")
+            return
         with log.open("w") as fh:
             proc = subprocess.Popen(command, shell=True, cwd=code, env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
             with self._lock:
                 self._procs[name] = proc
-            self._set_status(name, "Running")
+            if self._set_status(name, "Running")["properties"]["status"] == "CancelRequested":
+                _terminate(proc)
             while True:
                 try:
                     code_rc = proc.wait(timeout=0.5)
@@ -254,11 +260,26 @@ class Jobs:
                          f"{code_rc}. Please check log file 'user_logs/std_log.txt' for error details.")
 
     def _finish(self, name: str, status: str, message: str | None) -> None:
+        if status == "Completed":
+            self._store_outputs(name)
         extra: dict[str, Any] = {}
         if message and status == "Failed":
             extra["error"] = {"code": "UserError", "message": message}
         job = self._set_status(name, status, **extra)
         self.backend.run_finished(job)
+
+    def _store_outputs(self, name: str) -> None:
+        """Copy named outputs to the datastore paths their URIs name, as Azure's output upload does."""
+        prefix = "azureml://datastores/workspaceblobstore/paths/"
+        for out_name, out in self.get(name)["properties"].get("outputs", {}).items():
+            uri = out.get("uri") or ""
+            folder = self.folder(name) / "outputs" / out_name
+            if out_name == "default" or not uri.startswith(prefix) or not folder.is_dir():
+                continue
+            base = uri[len(prefix):].strip("/")
+            for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+                self.backend.blobs.put(self.backend.container, f"{base}/{file.relative_to(folder).as_posix()}",
+                                       file.read_bytes())
 
     def _copy_code(self, code_id: str, dest: Path) -> None:
         parts = code_id.rstrip("/").split("/")
@@ -287,6 +308,14 @@ class Jobs:
 
     def experiment_id(self, experiment: str) -> str:
         return str(uuid.uuid5(_EXPERIMENT_NS, experiment))
+
+
+def _terminate(proc: subprocess.Popen) -> None:
+    """End the job's shell and everything it started (the command runs in its own session)."""
+    try:
+        os.killpg(proc.pid, 15)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _substitute(values: dict[str, dict[str, str]], m: re.Match) -> str:

@@ -134,7 +134,10 @@ class MLResponses:
     def cancel_job(self, request: Request, name: str, **ws: str) -> Response:
         self._ws(**ws)
         self.jobs.cancel(name)
-        return Response(202, None, {"Location": request.url, "retry-after-ms": "10"})
+        return self.backend.sandbox.operations.start(request, subscription=ws["subscription"],
+                                                     namespace="Microsoft.MachineLearningServices",
+                                                     resource_id=self.jobs.job_id(name), kind="ml-job-cancel",
+                                                     status=202)
 
     # -- online endpoints ----------------------------------------------------------------------------
     def put_endpoint(self, request: Request, name: str, **ws: str) -> Response:

@@ -215,7 +215,8 @@ class ScoringServer:
         self._httpd = ThreadingHTTPServer((HOST, 0), Handler)
         self._httpd.daemon_threads = True
         self.base_url = f"http://{HOST}:{self._httpd.server_address[1]}"
-        threading.Thread(target=self._httpd.serve_forever, name="ml-scoring", daemon=True).start()
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="ml-scoring",
+                         daemon=True).start()
 
     def stop(self) -> None:
         if self._httpd is not None:
