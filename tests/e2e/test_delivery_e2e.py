@@ -83,6 +83,26 @@ def test_sdk_subscription_is_validated_and_receives_only_matching_events(target,
     assert reconciled(engine.stats(created.id)) and engine.stats(created.id)["delivered"] == 1
 
 
+def test_sdk_manual_validation_then_delivery(target, rx):
+    """A receiver that answers 200 without the code: AwaitingManualAction until its validationUrl is called."""
+    import httpx
+
+    sandbox = target.sandbox
+    sandbox.backends["resources"].register(target.subscription_id, "Microsoft.EventGrid")
+    sandbox.clock.advance(seconds=5)
+    rx.auto_validate = False
+    client = target.client(EventGridManagementClient)
+    created = client.event_subscriptions.begin_create_or_update(
+        WS, "manual-sub", EventSubscription(destination=WebHookEventSubscriptionDestination(endpoint_url=rx.url))).result()
+    assert created.provisioning_state == "AwaitingManualAction"
+    (url,) = rx.validation_urls
+    assert httpx.get(url, verify=str(sandbox.server.ca_path)).status_code == 200
+    assert client.event_subscriptions.get(WS, "manual-sub").provisioning_state == "Succeeded"
+    sandbox.backends["eventgrid"].fire("ModelRegistered", modelName="m", modelVersion="1")
+    sandbox.service("delivery").pump()
+    assert [e.subject for e in rx.received] == ["models/m:1"]
+
+
 @pytest.mark.parametrize("status,state,reason", [
     (200, "delivered", None), (202, "delivered", None), (204, "delivered", None),
     (400, "dead_lettered", "UndeliverableDueToHttpBadRequest"),
