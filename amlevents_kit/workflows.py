@@ -157,6 +157,19 @@ def definition(trigger: dict, actions: dict, *, trigger_name: str = TRIGGER) -> 
             "triggers": {trigger_name: trigger}, "actions": actions, "outputs": {}}
 
 
+def _job_url(workspace_id: str, job_name: str, api_version: str) -> Any:
+    """The job's ARM URL; an ADF expression object when ``job_name`` is an expression."""
+    head = f"https://management.azure.com{workspace_id}/jobs/"
+    tail = f"?api-version={api_version}"
+    if job_name.startswith("@"):
+        return {"value": f"@concat('{head}', {job_name[1:]}, '{tail}')", "type": "Expression"}
+    return head + job_name + tail
+
+
+def _msi() -> dict:
+    return {"type": "MSI", "resource": "https://management.azure.com/"}
+
+
 def ml_job_activity(name: str, *, workspace_id: str, job_name: str, job: dict,
                     api_version: str = "2024-04-01", depends_on: list[dict] | None = None) -> dict:
     """A Data Factory Web activity that submits an Azure ML v2 job through ARM (PUT jobs/{name}).
@@ -165,16 +178,41 @@ def ml_job_activity(name: str, *, workspace_id: str, job_name: str, job: dict,
     factory's managed identity is how a pipeline starts a v2 job. ``job_name`` may be an ADF
     expression such as ``"@concat('retrain-', pipeline().RunId)"``; ``job`` is the job's ARM body.
     """
-    url = f"https://management.azure.com{workspace_id}/jobs/{{name}}?api-version={api_version}"
-    if job_name.startswith("@"):
-        url_value: Any = {"value": "@concat('" + url.split("{name}")[0] + "', " + job_name[1:] + ", '"
-                                   + url.split("{name}")[1] + "')", "type": "Expression"}
-    else:
-        url_value = url.replace("{name}", job_name)
     return {"name": name, "type": "WebActivity", "dependsOn": depends_on or [],
-            "typeProperties": {"method": "PUT", "url": url_value, "body": job,
-                               "headers": {"Content-Type": "application/json"},
-                               "authentication": {"type": "MSI", "resource": "https://management.azure.com/"}}}
+            "typeProperties": {"method": "PUT", "url": _job_url(workspace_id, job_name, api_version), "body": job,
+                               "headers": {"Content-Type": "application/json"}, "authentication": _msi()}}
+
+
+def ml_job_steps(prefix: str, *, workspace_id: str, job_name: str, job: dict, poll_seconds: int = 10,
+                 timeout: str = "0.02:00:00", api_version: str = "2024-04-01",
+                 depends_on: list[dict] | None = None) -> list[dict]:
+    """Submit an Azure ML job and wait for it: the pipeline fails if the job does not complete.
+
+    Three activities, as you would draw them in Data Factory Studio: ``{prefix}Submit`` (Web PUT),
+    ``{prefix}WaitForJob`` (Until the job's status is terminal: Wait ``poll_seconds``, then Web GET
+    ``{prefix}GetJob``), ``{prefix}CheckJob`` (If the status is not Completed: Fail).
+    """
+    submit, wait, get, check = (f"{prefix}{s}" for s in ("Submit", "WaitForJob", "GetJob", "CheckJob"))
+    status = f"activity('{get}').output.properties.status"
+    after = lambda n: [{"activity": n, "dependencyConditions": ["Succeeded"]}]  # noqa: E731
+    return [
+        ml_job_activity(submit, workspace_id=workspace_id, job_name=job_name, job=job, api_version=api_version,
+                        depends_on=depends_on),
+        {"name": wait, "type": "Until", "dependsOn": after(submit),
+         "typeProperties": {"expression": {"value": f"@contains(createArray('Completed', 'Failed', 'Canceled'), {status})",
+                                           "type": "Expression"},
+                            "timeout": timeout,
+                            "activities": [
+                                {"name": f"{prefix}Poll", "type": "Wait", "typeProperties": {"waitTimeInSeconds": poll_seconds}},
+                                {"name": get, "type": "WebActivity", "dependsOn": after(f"{prefix}Poll"),
+                                 "typeProperties": {"method": "GET", "url": _job_url(workspace_id, job_name, api_version),
+                                                    "authentication": _msi()}}]}},
+        {"name": check, "type": "IfCondition", "dependsOn": after(wait),
+         "typeProperties": {"expression": {"value": f"@not(equals({status}, 'Completed'))", "type": "Expression"},
+                            "ifTrueActivities": [{"name": f"{prefix}JobDidNotComplete", "type": "Fail", "typeProperties": {
+                                "message": {"value": f"@concat('The Azure ML job ended ', {status})", "type": "Expression"},
+                                "errorCode": "MLJobNotCompleted"}}]}},
+    ]
 
 
 # -- plans: what to deploy ------------------------------------------------------------------------------

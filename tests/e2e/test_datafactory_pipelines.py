@@ -161,3 +161,67 @@ def test_drift_event_starts_the_pipeline_that_submits_an_ml_job(target, adf):
     status, _, body = target.sandbox.handle(
         "GET", f"https://management.azure.com{target.workspace_id}/jobs/retrain-drift-run-7?api-version=2024-04-01", {}, b"")
     assert status == 200 and json.loads(body)["properties"]["tags"]["reason"] == "drift"
+
+
+def _job(command: str) -> dict:
+    return {"properties": {"jobType": "Command", "command": command, "environmentId": "azureml:sklearn-env:1",
+                           "experimentName": "retraining", "computeId": "local"}}
+
+
+@pytest.mark.parametrize("command, status, message", [
+    ("python -c \"print('trained')\"", "Succeeded", ""),
+    ("python -c \"import sys; sys.exit(3)\"", "Failed", "The Azure ML job ended Failed"),
+])
+def test_pipeline_waits_for_the_ml_job_and_fails_with_it(target, adf, command, status, message):
+    ensure_providers(target, quiet=True)
+    rg = target.resource_group
+    steps = wf.ml_job_steps("Train", workspace_id=target.workspace_id, job_name="@concat('train-', pipeline().RunId)",
+                            job=_job(command), poll_seconds=1)
+    adf.pipelines.create_or_update(rg, FACTORY, "train", {"properties": {"activities": steps}})
+    run_id = adf.pipelines.create_run(rg, FACTORY, "train").run_id
+    done = _wait(target, run_id)
+    assert done["status"] == status and message in done["message"]
+    job = target.ml_client().jobs.get(f"train-{run_id}")
+    assert job.status == ("Completed" if status == "Succeeded" else "Failed")
+    names = [a.activity_name for a in adf.activity_runs.query_by_pipeline_run(rg, FACTORY, run_id, WINDOW).value]
+    assert names[0] == "TrainSubmit" and "TrainGetJob" in names and "TrainCheckJob" in names
+    assert ("TrainJobDidNotComplete" in names) == (status == "Failed")
+
+
+def test_until_times_out_in_sandbox_time(target, adf):
+    rg = target.resource_group
+    target.sandbox.clock.freeze()
+    adf.pipelines.create_or_update(rg, FACTORY, "forever", {"properties": {"activities": [
+        {"name": "Loop", "type": "Until", "typeProperties": {
+            "expression": {"value": "@equals(1, 2)", "type": "Expression"}, "timeout": "0.00:00:30",
+            "activities": [{"name": "Tick", "type": "Wait", "typeProperties": {"waitTimeInSeconds": 10}}]}}]}})
+    run_id = adf.pipelines.create_run(rg, FACTORY, "forever").run_id
+    for _ in range(3):           # each advance lets one Wait of the loop end
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not target.sandbox.backends["datafactory"]._wake._waiters:
+            time.sleep(0.01)
+        target.sandbox.clock.advance(seconds=10)
+    done = _wait(target, run_id)
+    assert done["status"] == "Failed" and "timed out after 0.00:00:30 (3 iterations)" in done["message"]
+
+
+@pytest.mark.parametrize("activities, fragment", [
+    ([{"name": "L", "type": "Until", "typeProperties": {"activities": [
+        {"name": "W", "type": "Wait", "typeProperties": {"waitTimeInSeconds": 1}}]}}],
+     "properties.activities[0].typeProperties.expression"),
+    ([{"name": "L", "type": "Until", "typeProperties": {"expression": {"value": "@true", "type": "Expression"},
+                                                          "activities": [{"name": "X", "type": "Lookup"}]}}],
+     "properties.activities[0].typeProperties.activities[0].type"),
+    ([{"name": "A", "type": "Wait", "typeProperties": {"waitTimeInSeconds": 1}},
+      {"name": "I", "type": "IfCondition", "typeProperties": {"expression": {"value": "@true", "type": "Expression"},
+                                                               "ifTrueActivities": [{"name": "A", "type": "Fail", "typeProperties": {"message": "m", "errorCode": "e"}}]}}],
+     "also used at 'properties.activities[0]'"),
+    ([{"name": "L", "type": "Until", "typeProperties": {"expression": {"value": "@true", "type": "Expression"},
+                                                          "timeout": "ten minutes",
+                                                          "activities": [{"name": "W", "type": "Wait", "typeProperties": {"waitTimeInSeconds": 1}}]}}],
+     "days.hours:minutes:seconds"),
+])
+def test_control_activities_are_checked_at_create(target, adf, activities, fragment):
+    with pytest.raises(HttpResponseError) as info:
+        adf.pipelines.create_or_update(target.resource_group, FACTORY, "bad", {"properties": {"activities": activities}})
+    assert info.value.status_code == 400 and fragment in info.value.message

@@ -6,6 +6,8 @@ Activities the sandbox runs:
 * ``Copy`` — files from the input dataset's folder to the output dataset's folder; datasets use a
   ``FileServer`` linked service whose ``host`` is a local folder (relative paths are under
   ``<sandbox folder>/files/``) and a ``FileServerLocation`` (``folderPath``, optional ``fileName``);
+* ``Until`` (inner activities repeated until an expression holds, within ``timeout`` of sandbox time),
+  ``IfCondition`` (``ifTrueActivities``/``ifFalseActivities``) and ``Fail`` (end the run with an error);
 * ``WebActivity`` (the designer's "Web") — an HTTP call; ``https://management.azure.com/...`` URLs are answered by the sandbox's
   router in process, with ``authentication: {"type": "MSI"}`` as the factory's managed identity.
 
@@ -33,7 +35,9 @@ from ..logic import expressions as ex
 if TYPE_CHECKING:
     from .models import DataFactoryBackend
 
-ACTIVITY_TYPES = ("Wait", "Copy", "WebActivity")
+ACTIVITY_TYPES = ("Wait", "Copy", "WebActivity", "Until", "IfCondition", "Fail")
+MAX_UNTIL_ITERATIONS = 1000  # a guard against a spinning Until with no Wait inside
+CONTROL = {"Until": ("activities",), "IfCondition": ("ifTrueActivities", "ifFalseActivities")}
 CONDITIONS = {"Succeeded", "Failed", "Skipped", "Completed"}
 FUNCTIONS: dict[str, tuple[int, int | None]] = {"pipeline": (0, 0), "activity": (1, 1), "utcNow": (0, 1),
                                                 "item": (0, 0)}
@@ -59,38 +63,61 @@ def check_pipeline(props: dict) -> None:
     activities = props.get("activities") or []
     if not isinstance(activities, list):
         raise _bad("properties.activities", "The activities must be an array")
-    names = set()
+    _check_list(activities, "properties.activities", {})
+
+
+def _check_list(activities: list, where: str, names: dict[str, str]) -> None:
+    """Check one container of activities (the pipeline's, or an Until's/IfCondition's)."""
+    here = set()
     for i, act in enumerate(activities):
-        path = f"properties.activities[{i}]"
+        path = f"{where}[{i}]"
         if not isinstance(act, dict) or not act.get("name"):
             raise _bad(f"{path}.name", "Every activity needs a name")
         if act["name"] in names:
-            raise _bad(f"{path}.name", f"The activity name '{act['name']}' is used twice")
-        names.add(act["name"])
+            raise _bad(f"{path}.name", f"The activity name '{act['name']}' is also used at '{names[act['name']]}'; "
+                                       "activity names must be unique in a pipeline")
+        names[act["name"]] = path
+        here.add(act["name"])
         if act.get("type") not in ACTIVITY_TYPES:
             raise _unsupported(f"{path}.type", act.get("type"))
         tp = act.get("typeProperties") or {}
-        if act["type"] == "Wait" and "waitTimeInSeconds" not in tp:
-            raise _bad(f"{path}.typeProperties.waitTimeInSeconds", "A Wait activity needs waitTimeInSeconds")
-        if act["type"] == "WebActivity":
-            for key in ("url", "method"):
-                if not tp.get(key):
-                    raise _bad(f"{path}.typeProperties.{key}", f"A Web activity needs typeProperties.{key}")
+        required = {"Wait": ("waitTimeInSeconds",), "WebActivity": ("url", "method"), "Until": ("expression",),
+                    "IfCondition": ("expression",), "Fail": ("message", "errorCode")}.get(act["type"], ())
+        for key in required:
+            if tp.get(key) in (None, ""):
+                raise _bad(f"{path}.typeProperties.{key}", f"A {act['type']} activity needs typeProperties.{key}")
         if act["type"] == "Copy":
             for key in ("inputs", "outputs"):
                 refs = act.get(key) or []
                 if len(refs) != 1 or not (refs[0] or {}).get("referenceName"):
                     raise _bad(f"{path}.{key}", f"A Copy activity needs exactly one dataset reference in '{key}'")
+        for key in CONTROL.get(act["type"], ()):
+            inner = tp.get(key) or []
+            if not isinstance(inner, list) or (key == "activities" and not inner):
+                raise _bad(f"{path}.typeProperties.{key}", f"{key} must be a non-empty array of activities")
+            _check_list(inner, f"{path}.typeProperties.{key}", names)
+        if act["type"] == "Until" and tp.get("timeout") is not None:
+            _timeout_seconds(tp["timeout"], f"{path}.typeProperties.timeout")
         _check_expressions(act, path)
     for i, act in enumerate(activities):
         for j, dep in enumerate(act.get("dependsOn") or []):
-            dpath = f"properties.activities[{i}].dependsOn[{j}]"
-            if dep.get("activity") not in names:
+            dpath = f"{where}[{i}].dependsOn[{j}]"
+            if dep.get("activity") not in here:
                 raise _bad(f"{dpath}.activity", f"The activity '{act['name']}' depends on '{dep.get('activity')}', "
-                                                "which is not an activity of this pipeline")
+                                                "which is not an activity of the same container")
             bad = [c for c in dep.get("dependencyConditions") or [] if c not in CONDITIONS]
             if bad or not dep.get("dependencyConditions"):
                 raise _bad(f"{dpath}.dependencyConditions", f"dependencyConditions must be some of {sorted(CONDITIONS)}")
+
+
+def _timeout_seconds(text: Any, path: str = "timeout") -> float:
+    """ADF timeouts are 'd.hh:mm:ss' or 'hh:mm:ss' (Until's default is 7 days)."""
+    import re
+    m = re.fullmatch(r"(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})", str(text))
+    if not m:
+        raise _bad(path, f"The timeout {text!r} must look like '0.00:10:00' (days.hours:minutes:seconds)")
+    days, hours, minutes, seconds = (int(g or 0) for g in m.groups())
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
 
 
 def _check_expressions(value: Any, path: str) -> None:
@@ -125,6 +152,7 @@ class PipelineRunner:
         self.run_body = run
         self.parameters = parameters
         self.outputs: dict[str, Any] = {}
+        self.errors: dict[str, str] = {}
         self.context = ex.Context({
             "pipeline": lambda: {"parameters": self.parameters, "RunId": run["runId"], "Pipeline": pipeline["name"],
                                  "DataFactory": factory["name"], "TriggerType": "Manual",
@@ -155,41 +183,43 @@ class PipelineRunner:
         started = clock.now()
         body.update(status="InProgress", runStart=clock.isoformat())
         self.backend.save_run(body)
-        statuses: dict[str, str] = {}
-        failures: list[str] = []
         try:
-            activities = list(self.pipeline["properties"].get("activities") or [])
-            pending = activities[:]
-            while pending:
-                if self.backend.cancel_requested(body):
-                    break
-                act = next(a for a in pending if all(d["activity"] in statuses for d in a.get("dependsOn") or []))
-                pending.remove(act)
-                unmet = [d for d in act.get("dependsOn") or []
-                         if not _satisfied(statuses[d["activity"]], d["dependencyConditions"])]
-                if unmet:
-                    statuses[act["name"]] = "Skipped"
-                    continue
-                status = self._activity_run(act)
-                statuses[act["name"]] = status
-                if status == "Failed":
-                    failures.append(act["name"])
+            unhandled = self._run_list(list(self.pipeline["properties"].get("activities") or []))
         except Exception as exc:  # a bug of ours: end the run visibly rather than leave it InProgress
-            failures.append(f"(sandbox error: {type(exc).__name__}: {exc})")
-        handled = {d["activity"] for a in self.pipeline["properties"].get("activities") or []
-                   for d in a.get("dependsOn") or [] if statuses.get(a["name"]) not in (None, "Skipped")
-                   and ("Failed" in d["dependencyConditions"] or "Completed" in d["dependencyConditions"])}
-        unhandled = [f for f in failures if f not in handled]
+            unhandled = [f"(sandbox error: {type(exc).__name__}: {exc})"]
         if self.backend.cancel_requested(body):
             final, message = "Cancelled", "The pipeline run was cancelled."
         elif unhandled:
-            final, message = "Failed", f"Operation on target {unhandled[0]} failed: see its activity run."
+            final, message = "Failed", f"Operation on target {unhandled[0]} failed: {self.errors.get(unhandled[0], '')}"
         else:
             final, message = "Succeeded", ""
         body.pop("_cancel", None)
-        body.update(status=final, message=message, runEnd=clock.isoformat(),
+        body.update(status=final, message=message.rstrip(": "), runEnd=clock.isoformat(),
                     durationInMs=int((clock.now() - started) * 1000))
         self.backend.save_run(body)
+
+    def _run_list(self, activities: list[dict]) -> list[str]:
+        """Run a container's activities in dependsOn order; return the failed ones nothing handled."""
+        statuses: dict[str, str] = {}
+        failures: list[str] = []
+        pending = activities[:]
+        while pending:
+            if self.backend.cancel_requested(self.run_body):
+                break
+            act = next(a for a in pending if all(d["activity"] in statuses for d in a.get("dependsOn") or []))
+            pending.remove(act)
+            unmet = [d for d in act.get("dependsOn") or []
+                     if not _satisfied(statuses[d["activity"]], d["dependencyConditions"])]
+            if unmet:
+                statuses[act["name"]] = "Skipped"
+                continue
+            statuses[act["name"]] = self._activity_run(act)
+            if statuses[act["name"]] == "Failed":
+                failures.append(act["name"])
+        handled = {d["activity"] for a in activities for d in a.get("dependsOn") or []
+                   if statuses.get(a["name"]) not in (None, "Skipped")
+                   and ("Failed" in d["dependencyConditions"] or "Completed" in d["dependencyConditions"])}
+        return [f for f in failures if f not in handled]
 
     def _activity_run(self, act: dict) -> str:
         clock = self.sandbox.clock
@@ -201,8 +231,12 @@ class PipelineRunner:
         self.backend.save_activity_run(self.run_body, record)
         started = clock.now()
         try:
-            record["input"] = self.value(act.get("typeProperties") or {})
-            perform = {"Wait": self._wait, "Copy": self._copy, "WebActivity": self._web}[act["type"]]
+            if act["type"] in CONTROL:  # their inner activities are evaluated when they run
+                record["input"] = {"expression": (act.get("typeProperties") or {}).get("expression")}
+            else:
+                record["input"] = self.value(act.get("typeProperties") or {})
+            perform = {"Wait": self._wait, "Copy": self._copy, "WebActivity": self._web, "Until": self._until,
+                       "IfCondition": self._if, "Fail": self._fail}[act["type"]]
             output = perform(act, record["input"])
             record["status"], record["output"] = "Succeeded", output
             self.outputs[act["name"]] = output
@@ -215,7 +249,50 @@ class PipelineRunner:
             self.outputs[act["name"]] = record["output"]
         record.update(activityRunEnd=clock.isoformat(), durationInMs=int((clock.now() - started) * 1000))
         self.backend.save_activity_run(self.run_body, record)
+        if record["status"] == "Failed":
+            self.errors[act["name"]] = record["error"]["message"]
         return record["status"]
+
+    # -- control activities -------------------------------------------------------------------------
+    def _condition(self, act: dict) -> bool:
+        value = self.value((act.get("typeProperties") or {}).get("expression"))
+        if not isinstance(value, bool):
+            raise ActivityFailed("InvalidTemplate", f"The expression of '{act['name']}' evaluated to "
+                                                    f"{ex.to_text(value)!r}, not a boolean.")
+        return value
+
+    def _inner(self, act: dict, activities: list[dict]) -> None:
+        failed = self._run_list(activities)
+        if failed:
+            raise ActivityFailed("ActivityFailed", f"Activity failed because an inner activity failed; Inner "
+                                                   f"activity name: {failed[0]}, Error: {self.errors.get(failed[0], '')}")
+
+    def _until(self, act: dict, tp: dict) -> dict:
+        props = act.get("typeProperties") or {}
+        limit = _timeout_seconds(props.get("timeout") or "7.00:00:00")
+        start = self.sandbox.clock.now()
+        iterations = 0
+        while True:
+            iterations += 1
+            self._inner(act, list(props.get("activities") or []))
+            if self.backend.cancel_requested(self.run_body) or self._condition(act):
+                return {"iterations": iterations}
+            if iterations >= MAX_UNTIL_ITERATIONS:
+                raise ActivityFailed("ActivityTimedOut", f"The sandbox stopped the Until activity '{act['name']}' "
+                                                         f"after {iterations} iterations; put a Wait inside it.")
+            if self.sandbox.clock.now() - start >= limit:
+                raise ActivityFailed("ActivityTimedOut", f"The Until activity '{act['name']}' timed out after "
+                                                         f"{props.get('timeout') or '7.00:00:00'} "
+                                                         f"({iterations} iterations).")
+
+    def _if(self, act: dict, tp: dict) -> dict:
+        props = act.get("typeProperties") or {}
+        result = self._condition(act)
+        self._inner(act, list(props.get("ifTrueActivities" if result else "ifFalseActivities") or []))
+        return {"expressionResult": result}
+
+    def _fail(self, act: dict, tp: dict) -> dict:
+        raise ActivityFailed(str(tp.get("errorCode")), str(tp.get("message")))
 
     # -- activities -------------------------------------------------------------------------------
     def _wait(self, act: dict, tp: dict) -> dict:
