@@ -59,6 +59,7 @@ class EventGridBackend:
         self.store = sandbox.store
         self.clock = sandbox.clock
         self._compiled: dict[str, tuple[str, Callable[[Any], bool]]] = {}
+        self._by_topic: dict[str, tuple[tuple, list[dict]]] = {}
         self._validate_lock = threading.Lock()
 
     # -- helpers -------------------------------------------------------------------------------
@@ -588,12 +589,24 @@ class EventGridBackend:
         self.delivery.submit(events, targets)
         return [e.get("id") for e in events]
 
+    def _stamp(self) -> tuple:
+        """Changes whenever a subscription or system topic is written or deleted (by any process)."""
+        return tuple(self.store.execute(
+            "SELECT count(*), max(updated) FROM resources WHERE type IN (?, ?, ?)",
+            (SUBSCRIPTION_TYPE.lower(), SYSTEM_TOPIC_SUB_TYPE.lower(), SYSTEM_TOPIC_TYPE.lower())).fetchone())
+
     def subscriptions_for(self, topic: str) -> list[dict]:
         """The active subscriptions whose scope covers ``topic``: on it, or on its system topic."""
-        bodies = self.store.list(type=SUBSCRIPTION_TYPE, parent=topic)
-        for st in self.store.list(type=SYSTEM_TOPIC_TYPE):
-            if st["properties"]["source"].lower() == topic.lower():
-                bodies += self.store.list(type=SYSTEM_TOPIC_SUB_TYPE, parent=st["id"])
+        stamp = self._stamp()
+        cached = self._by_topic.get(topic)
+        if cached is not None and cached[0] == stamp:
+            bodies = cached[1]
+        else:
+            bodies = self.store.list(type=SUBSCRIPTION_TYPE, parent=topic)
+            for st in self.store.list(type=SYSTEM_TOPIC_TYPE):
+                if st["properties"]["source"].lower() == topic.lower():
+                    bodies += self.store.list(type=SYSTEM_TOPIC_SUB_TYPE, parent=st["id"])
+            self._by_topic[topic] = (stamp, bodies)
         now = self.clock.now()
         out = []
         for body in bodies:
