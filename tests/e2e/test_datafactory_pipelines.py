@@ -196,9 +196,13 @@ def test_until_times_out_in_sandbox_time(target, adf):
             "expression": {"value": "@equals(1, 2)", "type": "Expression"}, "timeout": "0.00:00:30",
             "activities": [{"name": "Tick", "type": "Wait", "typeProperties": {"waitTimeInSeconds": 10}}]}}]}})
     run_id = adf.pipelines.create_run(rg, FACTORY, "forever").run_id
-    for _ in range(3):           # each advance lets one Wait of the loop end
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not target.sandbox.backends["datafactory"]._wake._waiters:
+    for i in range(3):           # each advance lets one Wait of the loop end
+        deadline = time.monotonic() + 30   # safety net only
+        while time.monotonic() < deadline:
+            ticks = [a for a in adf.activity_runs.query_by_pipeline_run(rg, FACTORY, run_id, WINDOW).value
+                     if a.activity_name == "Tick"]
+            if len(ticks) == i + 1 and ticks[-1].status == "InProgress":
+                break
             time.sleep(0.01)
         target.sandbox.clock.advance(seconds=10)
     done = _wait(target, run_id)
