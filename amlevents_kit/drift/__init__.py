@@ -32,15 +32,20 @@ baseline has at most 4,096 rows); benchmarks/bench_drift.py measures speed again
 from .data import describe_drift_data, make_drift_data
 from .detect import METRICS, DriftResult, detect
 from .errors import DriftError
+from .monitor import DriftMonitor, DriftTopic, MonitorRun, create_drift_topic
 from .plots import plot_drift, plot_features
 from .profile import Profile, profile
 
 __all__ = [
     "METRICS",
     "DriftError",
+    "DriftMonitor",
     "DriftResult",
+    "DriftTopic",
+    "MonitorRun",
     "Profile",
     "describe_drift_data",
+    "create_drift_topic",
     "detect",
     "make_drift_data",
     "plot_drift",
