@@ -24,7 +24,7 @@ from azure.mgmt.eventgrid.models import (
     StorageBlobDeadLetterDestination, StorageQueueEventSubscriptionDestination, StringInAdvancedFilter, SystemTopic,
     Topic, TopicRegenerateKeyRequest, WebHookEventSubscriptionDestination)
 
-from amlevents_kit import connect
+from amlevents_kit import connect, events
 
 MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
 RAW = lambda pipeline_response, deserialized, headers: pipeline_response.http_response.json()  # noqa: E731
@@ -342,3 +342,34 @@ def test_publisher_client_sends_to_a_custom_topic_with_key_and_sas(target, eg, e
         client.send([EventGridEvent(subject="orders/3", event_type="T", data={}, data_version="1")],
                     connection_verify=ca)
     assert err.value.status_code == 401
+
+
+def test_custom_topic_subscriptions_in_the_nested_form_and_topic_updates(target, eg, endpoint):
+    from azure.mgmt.eventgrid.models import TopicUpdateParameters
+    topic = eg.topics.begin_create_or_update(target.resource_group, "lesson-nested", Topic(
+        location=target.location, tags={"a": "1"})).result()
+    created = eg.topic_event_subscriptions.begin_create_or_update(
+        target.resource_group, "lesson-nested", "nested-sub", EventSubscription(
+            destination=WebHookEventSubscriptionDestination(endpoint_url=endpoint.url))).result()
+    assert created.id == f"{topic.id}/eventSubscriptions/nested-sub"
+    assert created.type == "Microsoft.EventGrid/topics/eventSubscriptions"
+    # the same subscription, seen through the scope form
+    assert eg.event_subscriptions.get(topic.id, "nested-sub").topic == topic.id
+    listed = eg.topic_event_subscriptions.list(target.resource_group, "lesson-nested")
+    assert [s.name for s in listed] == ["nested-sub"]
+    assert eg.topic_event_subscriptions.get_full_url(target.resource_group, "lesson-nested",
+                                                     "nested-sub").endpoint_url == endpoint.url
+    updated = eg.topics.begin_update(target.resource_group, "lesson-nested",
+                                     TopicUpdateParameters(tags={"b": "2"})).result()
+    assert updated.tags == {"b": "2"} and updated.endpoint == topic.endpoint
+    eg.topic_event_subscriptions.begin_delete(target.resource_group, "lesson-nested", "nested-sub").result()
+    assert [s.name for s in eg.topic_event_subscriptions.list(target.resource_group, "lesson-nested")] == []
+    eg.topics.begin_delete(target.resource_group, "lesson-nested").result()
+    assert [t.name for t in eg.topics.list_by_resource_group(target.resource_group)] == []
+
+
+def test_topic_types_through_the_sdk(eg):
+    names = [t.name for t in eg.topic_types.list()]
+    assert "Microsoft.MachineLearningServices.Workspaces" in names
+    types = [t.name for t in eg.topic_types.list_event_types("Microsoft.MachineLearningServices.Workspaces")]
+    assert types == list(events.ALL_AML_EVENT_TYPES)
