@@ -141,3 +141,16 @@ def test_update_keeps_the_callback_and_history_links_resolve(target):
     link = logic.workflow_run_actions.get(target.resource_group, "versioned", runs[0].name, "Compose").outputs_link
     assert link.uri.startswith(target.sandbox.server.base_url + "/logic/contents/")
     assert requests.get(link.uri, verify=str(target.sandbox.server.ca_path), timeout=30).status_code == 200
+
+
+def test_a_run_can_invoke_another_workflow(target):
+    inner = _deploy(target, "inner", {"Compose": {"type": "Compose", "runAfter": {}, "inputs": "@triggerBody()"}})
+    _deploy(target, "outer", {"Call": {"type": "Http", "runAfter": {},
+                                       "inputs": {"method": "POST", "uri": inner, "body": {"from": "outer"}}}})
+    outer_url = target.client(LogicManagementClient).workflow_triggers.list_callback_url(
+        target.resource_group, "outer", "manual").value
+    assert _post(target, outer_url, {}).status_code == 202
+    (outer_run,) = wf.run_history(target, "outer")
+    assert outer_run.status == "Succeeded" and outer_run.action("Call").outputs["statusCode"] == 202
+    (inner_run,) = wf.run_history(target, "inner")
+    assert inner_run.action("Compose").outputs == {"from": "outer"}

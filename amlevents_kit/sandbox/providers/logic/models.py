@@ -14,7 +14,6 @@ import hmac
 import json
 import re
 import secrets
-import threading
 import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -65,7 +64,6 @@ class LogicBackend:
         self.store = sandbox.store
         self.store.executescript(SCHEMA)
         self.connectors = Connectors(self)
-        self._run_lock = threading.Lock()
 
     # -- workflows ------------------------------------------------------------------------------------
     def get(self, subscription: str, resource_group: str, name: str) -> dict:
@@ -289,61 +287,60 @@ class LogicBackend:
     # -- runs -----------------------------------------------------------------------------------------
     def start_run(self, workflow: dict, trigger: str, item: Any, headers: dict) -> dict:
         """Run the workflow for one trigger output and record the run, its actions and the history."""
-        with self._run_lock:
-            clock = self.sandbox.clock
-            run_name = _run_name(clock.now())
-            run_id = f"{workflow['id']}/runs/{run_name}"
-            tracking = str(uuid.uuid4())
-            start = clock.isoformat()
-            outputs = {"headers": {k: v for k, v in headers.items() if k.lower() in ("content-type", "aeg-event-type",
-                                                                                     "aeg-subscription-name",
-                                                                                     "aeg-delivery-count")},
-                       "body": item}
-            trigger_record = {"name": trigger, "inputs": None, "outputs": outputs, "startTime": start,
-                              "endTime": start, "status": "Succeeded", "code": "OK"}
-            runner = Runner(self, workflow, run_id, run_name, trigger_record)
-            result = runner.run()
-            end = clock.isoformat()
-            version = workflow["properties"]["version"]
-            trigger_props = {"name": trigger, "outputsLink": self._content(run_id, outputs),
-                             "startTime": start, "endTime": start, "trackingId": tracking,
-                             "clientTrackingId": run_name, "code": "OK", "status": "Succeeded",
-                             "originHistoryName": run_name}
-            run = {"id": run_id, "name": run_name, "type": RUN,
-                   "properties": {"waitEndTime": start, "startTime": start, "endTime": end, "status": result.status,
-                                  "correlation": {"clientTrackingId": run_name},
-                                  "workflow": {"id": f"{workflow['id']}/versions/{version}", "name": version,
-                                               "type": "Microsoft.Logic/workflows/versions"},
-                                  "trigger": trigger_props, "outputs": {}}}
-            if result.code:
-                run["properties"]["code"] = result.code
-            if result.error:
-                run["properties"]["error"] = result.error
-            with self.store.transaction():
-                self.store.put(run_id, RUN, run)
-                for a in result.actions:
-                    props: dict[str, Any] = {"startTime": a.start, "endTime": a.end, "status": a.status,
-                                             "code": a.code, "trackingId": str(uuid.uuid4()),
-                                             "correlation": {"actionTrackingId": str(uuid.uuid4()),
-                                                             "clientTrackingId": run_name}}
-                    if a.inputs is not None:
-                        props["inputsLink"] = self._content(run_id, a.inputs)
-                    if a.outputs is not None:
-                        props["outputsLink"] = self._content(run_id, a.outputs)
-                    if a.error:
-                        props["error"] = a.error
-                    self.store.put(f"{run_id}/actions/{a.name}", ACTION,
-                                   {"id": f"{run_id}/actions/{a.name}", "name": a.name, "type": ACTION,
-                                    "properties": props, "_sandbox": {"type": a.type, "scope": a.scope}})
-                history_id = f"{workflow['id']}/triggers/{trigger}/histories/{run_name}"
-                self.store.put(history_id, HISTORY, {
-                    "id": history_id, "name": run_name, "type": HISTORY,
-                    "properties": {"startTime": start, "endTime": start, "scheduledTime": start, "status": "Succeeded",
-                                   "code": "OK", "trackingId": tracking, "correlation": {"clientTrackingId": run_name},
-                                   "outputsLink": trigger_props["outputsLink"], "fired": True,
-                                   "run": {"id": run_id, "name": run_name, "type": RUN}}},
-                    parent=f"{workflow['id']}/triggers/{trigger}")
-            return run
+        clock = self.sandbox.clock
+        run_name = _run_name(clock.now())
+        run_id = f"{workflow['id']}/runs/{run_name}"
+        tracking = str(uuid.uuid4())
+        start = clock.isoformat()
+        outputs = {"headers": {k: v for k, v in headers.items() if k.lower() in ("content-type", "aeg-event-type",
+                                                                                 "aeg-subscription-name",
+                                                                                 "aeg-delivery-count")},
+                   "body": item}
+        trigger_record = {"name": trigger, "inputs": None, "outputs": outputs, "startTime": start,
+                          "endTime": start, "status": "Succeeded", "code": "OK"}
+        runner = Runner(self, workflow, run_id, run_name, trigger_record)
+        result = runner.run()
+        end = clock.isoformat()
+        version = workflow["properties"]["version"]
+        trigger_props = {"name": trigger, "outputsLink": self._content(run_id, outputs),
+                         "startTime": start, "endTime": start, "trackingId": tracking,
+                         "clientTrackingId": run_name, "code": "OK", "status": "Succeeded",
+                         "originHistoryName": run_name}
+        run = {"id": run_id, "name": run_name, "type": RUN,
+               "properties": {"waitEndTime": start, "startTime": start, "endTime": end, "status": result.status,
+                              "correlation": {"clientTrackingId": run_name},
+                              "workflow": {"id": f"{workflow['id']}/versions/{version}", "name": version,
+                                           "type": "Microsoft.Logic/workflows/versions"},
+                              "trigger": trigger_props, "outputs": {}}}
+        if result.code:
+            run["properties"]["code"] = result.code
+        if result.error:
+            run["properties"]["error"] = result.error
+        with self.store.transaction():
+            self.store.put(run_id, RUN, run)
+            for a in result.actions:
+                props: dict[str, Any] = {"startTime": a.start, "endTime": a.end, "status": a.status,
+                                         "code": a.code, "trackingId": str(uuid.uuid4()),
+                                         "correlation": {"actionTrackingId": str(uuid.uuid4()),
+                                                         "clientTrackingId": run_name}}
+                if a.inputs is not None:
+                    props["inputsLink"] = self._content(run_id, a.inputs)
+                if a.outputs is not None:
+                    props["outputsLink"] = self._content(run_id, a.outputs)
+                if a.error:
+                    props["error"] = a.error
+                self.store.put(f"{run_id}/actions/{a.name}", ACTION,
+                               {"id": f"{run_id}/actions/{a.name}", "name": a.name, "type": ACTION,
+                                "properties": props, "_sandbox": {"type": a.type, "scope": a.scope}})
+            history_id = f"{workflow['id']}/triggers/{trigger}/histories/{run_name}"
+            self.store.put(history_id, HISTORY, {
+                "id": history_id, "name": run_name, "type": HISTORY,
+                "properties": {"startTime": start, "endTime": start, "scheduledTime": start, "status": "Succeeded",
+                               "code": "OK", "trackingId": tracking, "correlation": {"clientTrackingId": run_name},
+                               "outputsLink": trigger_props["outputsLink"], "fired": True,
+                               "run": {"id": run_id, "name": run_name, "type": RUN}}},
+                parent=f"{workflow['id']}/triggers/{trigger}")
+        return run
 
     def runs(self, workflow: dict) -> list[dict]:
         runs = self.store.list(type=RUN, parent=workflow["id"])
