@@ -381,3 +381,22 @@ def test_subscription_deleted_event_after_forget(engine, rx):
     engine.pump()
     (delivery,) = [d for d in rx.deliveries if d.kind == "SubscriptionDeletion"]
     assert delivery.events[0].data.event_subscription_id == sub["id"]
+
+
+def test_dead_letter_delay_like_azure(engine, rx, sandbox):
+    """With dead_letter_delay=300 the record is written 5 minutes after the last attempt, as on Azure."""
+    engine.dead_letter_delay = 300
+    try:
+        sub = validated(engine, subscription("dl-later", rx.url, dead_letter=True))
+        ev = model_event()
+        rx.fail_with(400)
+        engine.submit([ev], [(sub, [ev])])
+        engine.pump()
+        assert engine.deliveries(event_id=ev["id"])[0]["state"] == "pending"
+        sandbox.clock.advance(minutes=5)
+        engine.pump()
+        (entry,) = engine.deliveries(event_id=ev["id"])
+        assert entry["state"] == "dead_lettered" and entry["reason"] == "UndeliverableDueToHttpBadRequest"
+        assert engine.dead_letters(sub["id"])[0]["deliveryAttempts"] == 1
+    finally:
+        engine.dead_letter_delay = 0

@@ -52,7 +52,7 @@ class DeliveryEngine:
 
     def __init__(self, sandbox: "Sandbox", *, response_timeout: float = policy.DEFAULT_RESPONSE_TIMEOUT,
                  senders: int = 8, claim_size: int = 512, poll_interval: float = 1.0,
-                 require_validation: bool = True) -> None:
+                 require_validation: bool = True, dead_letter_delay: float = 0.0) -> None:
         self.sandbox = sandbox
         self.clock = sandbox.clock
         self.outbox = Outbox(sandbox.store)
@@ -61,6 +61,8 @@ class DeliveryEngine:
         self.claim_size = claim_size
         self.poll_interval = poll_interval
         self.require_validation = require_validation
+        #: Azure writes dead letters about 5 minutes after the last attempt (AD-RETRY); 0 writes at once.
+        self.dead_letter_delay = dead_letter_delay
         self._senders = senders
         self._sender: HttpSender | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -355,6 +357,10 @@ class DeliveryEngine:
         """Dead-letter the event if the subscription has a destination, else drop it (with the record)."""
         if not s.dead_letter_container:
             updates.append({"id": item.id, "state": "dropped", "reason": reason, "finished_at": now, **last})
+            return
+        if self.dead_letter_delay and item.state != "deadlettering":
+            updates.append({"id": item.id, "state": "deadlettering", "reason": reason,
+                            "next_at": now + self.dead_letter_delay, **last})
             return
         event = policy.to_delivery_schema(item.event, s.schema)
         record = policy.dead_letter_record(
