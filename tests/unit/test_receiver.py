@@ -29,6 +29,7 @@ def post(rx: Receiver, payload, **headers) -> httpx.Response:
 
 def test_binds_loopback_and_answers_the_event_grid_handshake(rx):
     assert rx.url.startswith("http://127.0.0.1:")
+    assert rx._socket.getsockname()[0] == "127.0.0.1"  # loopback only, never 0.0.0.0
     ev = events.subscription_validation(topic="/subscriptions/x", validation_code="code-1",
                                         validation_url="https://127.0.0.1:1/validate?x")
     r = post(rx, [ev], **{"aeg-event-type": "SubscriptionValidation"})
