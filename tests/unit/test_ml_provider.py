@@ -169,3 +169,23 @@ def test_load_predictor_reads_mlmodel_without_mlflow(tmp_path: Path):
     (folder / "MLmodel").unlink()
     with pytest.raises(ScoringError, match="no scoring script"):
         load_predictor(tmp_path)
+
+
+def test_a_job_left_running_by_an_ended_process_fails_when_the_sandbox_opens(sandbox_folder):
+    from amlevents_kit.sandbox import Sandbox
+    first = Sandbox.open(sandbox_folder)
+    ml = first.backends["machinelearningservices"]
+    job = {"id": f"{WS}/jobs/orphan1", "name": "orphan1", "type": "Microsoft.MachineLearningServices/workspaces/jobs",
+           "properties": {"jobType": "Command", "status": "Running", "experimentName": "x", "tags": {},
+                          "properties": {"azureml.sandbox.pid": "999999999"}, "outputs": {}},
+           "systemData": ml.system_data()}
+    first.store.put(job["id"], "Microsoft.MachineLearningServices/workspaces/jobs", job)
+    first.close()
+    second = Sandbox.open(sandbox_folder)
+    try:
+        second.ensure_services()
+        ml = second.backends["machinelearningservices"]
+        assert ml.jobs.get("orphan1")["properties"]["status"] == "Failed"
+        assert [e["data"]["runStatus"] for e in ml.events()] == ["Failed"]
+    finally:
+        second.close()

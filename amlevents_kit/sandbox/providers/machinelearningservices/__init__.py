@@ -1,4 +1,27 @@
-"""Microsoft.MachineLearningServices: the workspace, and what happens in it."""
+"""Microsoft.MachineLearningServices: the workspace, and what happens in it, driven by azure-ai-ml's MLClient.
+
+Emulated (every api-version azure-ai-ml sends is accepted):
+
+* the default datastore ``workspaceblobstore`` (and ``workspaceartifactstore`` for logs), ``listSecrets``,
+  and the Azure Blob data plane azure-ai-ml uses (blob.py); local uploads reach it through
+  client.py (no environment variables, no proxy);
+* models: containers and versions, create from a local file/folder, ``azureml://datastores/...`` or
+  ``azureml://jobs/{name}/outputs/{output}``; get, list (``listViewType``, ``$orderBy``, ``$top``,
+  ``tags``), latest, archive; ``flavors`` read from the MLmodel file; ModelRegistered on create;
+* code snapshots (hash lookup, ``startPendingUpload``) and curated environment names (run on the
+  sandbox's own Python);
+* command jobs run as local processes (jobs.py): statuses, logs, outputs, cancel, ``jobs.stream``
+  (discovery + run details + log blobs); RunCompleted on success, RunStatusChanged on failure;
+* managed online endpoints and deployments as long-running operations; MLflow scikit-learn models or
+  a scoring script (``init()``/``run()``) served on 127.0.0.1 with key auth (endpoints.py,
+  scoring.py); ``invoke``, ``get_keys``, ``regenerate_keys``, traffic, ``get_logs``; ModelDeployed
+  when a deployment succeeds.
+
+Not emulated (answered 501 SandboxNotImplemented): other job types (pipeline, sweep, AutoML),
+compute resources, data assets, registries, batch endpoints, ``jobs.download`` of named outputs
+(it reads the run-data plane; use ``azureml://jobs/{name}/outputs/{output}`` instead), AML/AAD
+token auth on endpoints, and blob block uploads (files over 64 MB).
+"""
 
 from __future__ import annotations
 
@@ -22,13 +45,14 @@ def setup(sandbox: "Sandbox") -> MLBackend:
 
 
 class _JobsService:
-    """Ends the running jobs' processes when the sandbox closes."""
+    """Fails the jobs an ended process left behind (on start); ends running jobs' processes (on stop)."""
 
     def __init__(self, backend: MLBackend) -> None:
         self.backend = backend
 
     def start(self) -> None:
         self.backend.jobs._closing = False
+        self.backend.jobs.fail_orphans()  # jobs whose sandbox process has ended
 
     def stop(self) -> None:
         self.backend.jobs.stop()

@@ -83,7 +83,8 @@ class Jobs:
                 **props,
                 "experimentName": experiment, "displayName": props.get("displayName") or name,
                 "status": "NotStarted", "outputs": outputs, "tags": props.get("tags") or {},
-                "properties": {**(props.get("properties") or {}), "azureml.sandbox.folder": str(self.folder(name))},
+                "properties": {**(props.get("properties") or {}), "azureml.sandbox.folder": str(self.folder(name)),
+                               "azureml.sandbox.pid": str(os.getpid())},
                 "services": {"Studio": {"jobServiceType": "Studio", "endpoint": studio},
                              "Tracking": {"jobServiceType": "Tracking",
                                           "endpoint": self.backend.get_workspace_mlflow_uri()}},
@@ -116,6 +117,17 @@ class Jobs:
             _terminate(proc)
         elif name not in self._threads:  # not running in this process (e.g. the sandbox restarted)
             self._set_status(name, "Canceled")
+
+    def fail_orphans(self) -> list[str]:
+        """Jobs left unfinished by a sandbox process that has ended: they failed (called on open)."""
+        orphans = []
+        for job in self.store.list(type=JOB_TYPE, parent=self.backend.assets.ws):
+            props = job["properties"]
+            if props["status"] in TERMINAL or _alive(int(props.get("properties", {}).get("azureml.sandbox.pid", 0))):
+                continue
+            self._finish(job["name"], "Failed", "The sandbox process that ran this job ended before the job did.")
+            orphans.append(job["name"])
+        return orphans
 
     def folder(self, name: str) -> Path:
         return self.root / name
@@ -308,6 +320,18 @@ class Jobs:
 
     def experiment_id(self, experiment: str) -> str:
         return str(uuid.uuid5(_EXPERIMENT_NS, experiment))
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _terminate(proc: subprocess.Popen) -> None:
