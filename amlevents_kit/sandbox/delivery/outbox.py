@@ -150,6 +150,7 @@ class Outbox:
         # In-process writers queue here instead of in SQLite's busy handler, which sleeps in steps of
         # up to 100 ms when two connections want the write lock at once (latency spikes).
         self._write = threading.Lock()
+        self._rotation = 0
         store.executescript(SCHEMA)
 
     @contextlib.contextmanager
@@ -197,6 +198,9 @@ class Outbox:
             rows: list[tuple] = []
             if limit_for is not None:
                 subs = [r[0] for r in db.execute("SELECT subscription_id FROM delivery_subscriptions").fetchall()]
+                if subs:  # start with a different subscription each round, so none waits behind the others
+                    self._rotation = (self._rotation + 1) % len(subs)
+                    subs = subs[self._rotation:] + subs[:self._rotation]
                 for sub in subs:
                     n = min(limit_for(sub), limit - len(rows))
                     if n <= 0:
