@@ -79,6 +79,8 @@ def test_register_local_folder_uploads_and_emits_model_registered(ml, backend, i
     # the files really are in the sandbox's blob store, byte for byte
     stored = backend.assets.resolve(model.path)
     assert (stored / "model.pkl").read_bytes() == (folder / "model.pkl").read_bytes()
+    ml.models.download("iris", "1", download_path=str(tmp_path / "dl"))  # and they come back down
+    assert (tmp_path / "dl" / "iris" / "iris-model" / "model.pkl").read_bytes() == (folder / "model.pkl").read_bytes()
     [event] = backend.events(events.MODEL_REGISTERED)
     assert event["subject"] == "models/iris:1"
     assert event["topic"] == backend.assets.ws

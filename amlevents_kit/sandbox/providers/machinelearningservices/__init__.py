@@ -7,7 +7,7 @@ Emulated (every api-version azure-ai-ml sends is accepted):
   client.py (no environment variables, no proxy);
 * models: containers and versions, create from a local file/folder, ``azureml://datastores/...`` or
   ``azureml://jobs/{name}/outputs/{output}``; get, list (``listViewType``, ``$orderBy``, ``$top``,
-  ``tags``), latest, archive; ``flavors`` read from the MLmodel file; ModelRegistered on create;
+  ``tags``), latest, archive, download; ``flavors`` read from the MLmodel file; ModelRegistered on create;
 * code snapshots (hash lookup, ``startPendingUpload``) and curated environment names (run on the
   sandbox's own Python);
 * command jobs run as local processes (jobs.py): statuses, logs, outputs, cancel, ``jobs.stream``
