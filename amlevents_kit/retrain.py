@@ -156,6 +156,25 @@ def retraining_job_body(target: Any, *, code_id: str, data_uri: str, model_name:
         "tags": {"reason": "DatasetDriftDetected", "model": model_name}, "computeId": "serverless"}}
 
 
+def retraining_pipeline(target: Any, *, code_id: str, model_name: str, tags: dict[str, str] | None = None,
+                        experiment: str = EXPERIMENT) -> dict:
+    """A Data Factory pipeline (ARM body) that submits the retraining job for one drift event.
+
+    Parameters ``driftRunId`` and ``targetDatasetId`` (the Logic App passes the event's ``runId`` and
+    ``targetDatasetId``); one Web activity ``SubmitRetraining`` PUTs the job ``retrain-<driftRunId>``.
+    """
+    from .workflows import ml_job_activity
+
+    body = retraining_job_body(target, code_id=code_id, data_uri="@pipeline().parameters.targetDatasetId",
+                               model_name=model_name, tags=tags, experiment=experiment)
+    body["properties"]["tags"]["driftRunId"] = "@pipeline().parameters.driftRunId"
+    activity = ml_job_activity("SubmitRetraining", workspace_id=target.workspace_id,
+                               job_name="@concat('retrain-', pipeline().parameters.driftRunId)", job=body)
+    return {"properties": {"description": f"Retrain {model_name} on the batch a drift event names",
+                           "parameters": {"driftRunId": {"type": "String"}, "targetDatasetId": {"type": "String"}},
+                           "activities": [activity]}}
+
+
 def retraining_command(target: Any, *, code: str | Path, data_uri: str, model_name: str,
                        tags: dict[str, str] | None = None, name: str | None = None,
                        experiment: str = EXPERIMENT, job_tags: dict[str, str] | None = None):
