@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 from ... import defaults
 from ...arm.errors import ArmError
-from ....events import types as event_types_mod
+from ....events.validate import EventValidationError, validate_event
 from ....filters.engine import compile_filter
 from . import catalog
 from .exceptions import (invalid_request, not_found, scope_not_found, subscription_not_found,
@@ -570,9 +570,13 @@ class EventGridBackend:
     def publish(self, events: list[dict]) -> list[str]:
         """Match events (Event Grid or CloudEvents dicts) to subscriptions and submit them for delivery."""
         by_topic: dict[str, list[dict]] = {}
-        for event in events:
+        for i, event in enumerate(events):
             if not isinstance(event, dict):
                 raise TypeError(f"publish: each event must be a dict, got {type(event).__name__}")
+            try:
+                validate_event(event)
+            except EventValidationError as err:
+                raise ValueError(f"publish: events[{i}] is not a valid event: {err}") from None
             topic = event.get("topic") or event.get("source")
             if not isinstance(topic, str) or not topic:
                 raise ValueError("publish: an event needs its 'topic' (Event Grid schema) or 'source' (CloudEvents).")
