@@ -269,7 +269,10 @@ def test_same_calls_over_the_https_server(target, backend, iris, tmp_path):
     request.write_text(json.dumps(_payload(X, [5])))
     out = ml.online_endpoints.invoke("remote-ep", request_file=str(request), deployment_name="blue")
     assert json.loads(out) == clf.predict(X.iloc[[5]]).tolist()
-    assert [e["eventType"] for e in backend.events()] == [events.MODEL_REGISTERED, events.MODEL_DEPLOYED]
+    job = ml.jobs.create_or_update(_job(_train_script(tmp_path / "src"), "no"))  # code upload over HTTPS too
+    assert backend.jobs.wait(job.name)["properties"]["status"] == "Completed"
+    assert [e["eventType"] for e in backend.events()] == [events.MODEL_REGISTERED, events.MODEL_DEPLOYED,
+                                                          events.RUN_COMPLETED]
 
 
 def test_nothing_in_the_environment_steers_a_later_real_azure_client(target):
