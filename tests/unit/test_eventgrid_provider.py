@@ -426,3 +426,15 @@ def test_topic_types_list_the_workspace_events(sb):
     assert status == 200
     assert MODEL_REGISTERED in [x["name"] for x in body["value"]]
     assert len(body["value"]) == 5
+
+
+def test_publish_refuses_malformed_events_naming_them(sb):
+    backend = sb.backends["eventgrid"]
+    good = backend.fire("ModelRegistered", modelName="m", modelVersion="1")
+    assert good["eventType"] == MODEL_REGISTERED and good["topic"] == WS
+    with pytest.raises(ValueError) as err:
+        backend.publish([good, {"topic": WS, "eventType": MODEL_REGISTERED, "subject": "models/x:1"}])
+    assert "events[1]" in str(err.value) and "id" in str(err.value)
+    with pytest.raises(ValueError) as err:
+        backend.fire("ModelRegistered", modelName="only-a-name")
+    assert "modelVersion" in str(err.value)
