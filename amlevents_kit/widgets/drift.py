@@ -1,0 +1,130 @@
+"""A drift monitor form: baseline, target, features, metric and threshold -> the result table and plots.
+
+``DriftForm`` scores a target frame against a baseline with ``amlevents_kit.drift`` and shows the
+per-feature table and two plots (metric bars against thresholds, distributions of the most drifted
+features). With a target (``connect()``) and "raise the event" ticked, it runs a ``DriftMonitor``,
+which raises ``DatasetDriftDetected`` when drift is found::
+
+    form = DriftForm({"training": train_df, "november": new_df}, target=target, monitor_name="churn-drift")
+    form                      # choose, press Run
+    form.result               # the DriftResult; form.run_result: the MonitorRun when an event was asked for
+
+Plots are PNG images appended to an Output widget, so stored notebooks stay deterministic.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from typing import Any
+
+import ipywidgets as W
+import pandas as pd
+
+from ..drift import METRICS, DriftError, DriftMonitor, detect
+
+DEFAULT = "default (by kind)"
+
+
+def png(fig) -> bytes:
+    """A matplotlib Figure as PNG bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    return buffer.getvalue()
+
+
+class DriftForm(W.VBox):
+    """Pick two frames, features, a metric and a threshold; Run shows the drift table and plots."""
+
+    def __init__(self, frames: dict[str, pd.DataFrame], *, target: Any = None, monitor_name: str = "drift-monitor",
+                 baseline: str | None = None, current: str | None = None, threshold: float = 0.1,
+                 ignore: tuple[str, ...] = ("label",)) -> None:
+        if len(frames) < 2:
+            raise ValueError("DriftForm: give at least two frames (a baseline and a target), by name.")
+        self.frames = frames
+        self.target = target
+        self.ignore = set(ignore)
+        self.result = None
+        self.run_result = None
+        self.table_html = ""
+        names = list(frames)
+        self.baseline = W.Dropdown(options=names, value=baseline or names[0], description="Baseline")
+        self.current = W.Dropdown(options=names, value=current or names[-1], description="Target")
+        self.features = W.SelectMultiple(description="Features", rows=6)
+        self.metric = W.Dropdown(options=[DEFAULT, *METRICS], value=DEFAULT, description="Metric")
+        self.threshold = W.BoundedFloatText(value=threshold, min=0.0, max=1000.0, step=0.01, description="Threshold")
+        self.rule = W.Dropdown(options=["any", "share", "coefficient"], value="any", description="Rule")
+        self.monitor_name = W.Text(value=monitor_name, description="Monitor")
+        self.raise_event = W.Checkbox(value=False, description="raise DatasetDriftDetected", indent=False,
+                                      disabled=target is None)
+        self.run_button = W.Button(description="Run", icon="play", button_style="primary")
+        self.out = W.Output()          # the verdict and the table
+        self.plots = W.Output()        # PNG plots
+        self.baseline.observe(lambda _: self._fill_features(), names="value")
+        self.run_button.on_click(lambda _: self.run())
+        self._fill_features()
+        super().__init__([W.HBox([self.baseline, self.current]), self.features,
+                          W.HBox([self.metric, self.threshold, self.rule]),
+                          W.HBox([self.monitor_name, self.raise_event]), self.run_button, self.out, self.plots])
+
+    def _fill_features(self) -> None:
+        columns = [c for c in self.frames[self.baseline.value].columns if c not in self.ignore]
+        self.features.options = columns
+        self.features.value = tuple(columns)
+
+    def options(self) -> dict:
+        """detect()'s keyword arguments as the form sets them."""
+        metric = None if self.metric.value == DEFAULT else self.metric.value
+        threshold = self.threshold.value
+        if metric is None and self.threshold.value == 0.1:
+            threshold = None  # Azure ML v2's defaults per metric
+        return dict(features=list(self.features.value), metric=metric, threshold=threshold, rule=self.rule.value)
+
+    def run(self):
+        """Score the target against the baseline (through a DriftMonitor if asked); show table and plots."""
+        self.out.outputs = ()
+        self.plots.outputs = ()
+        self.result = self.run_result = None
+        if not self.features.value:
+            self.out.append_stdout("Choose at least one feature.\n")
+            return None
+        base = self.frames[self.baseline.value]
+        new = self.frames[self.current.value]
+        try:
+            if self.raise_event.value and self.target is not None:
+                monitor = DriftMonitor(self.target, self.monitor_name.value.strip(), baseline=base,
+                                       base_dataset_id=self.baseline.value, **self.options())
+                self.run_result = monitor.run(new, target_dataset_id=self.current.value)
+                self.result = self.run_result.result
+            else:
+                self.result = detect(base, new, **self.options())
+        except DriftError as exc:
+            self.out.append_stdout(f"Cannot run: {exc}\n")
+            return None
+        lines = [self.result.verdict()]
+        if self.run_result is not None:
+            lines.append(f"drift coefficient {self.run_result.data['driftCoefficient']:.3f}; " + (
+                f"raised DatasetDriftDetected on the {self.run_result.published_to} (run {self.run_result.run_id})"
+                if self.run_result.event else "no event raised"))
+        self.out.append_stdout("\n".join(lines) + "\n")
+        shown = self.result.table[["feature", "kind", "metric", "value", "threshold", "drifted"]]
+        self.table_html = _table_html(shown)
+        self.out.append_display_data(W.HTML(self.table_html))
+        from IPython.display import Image
+        self.plots.append_display_data(Image(data=png(self.result.plot()), format="png"))
+        if self.result.drifted_features:
+            self.plots.append_display_data(Image(data=png(self.result.plot_features(top=3)), format="png"))
+        return self.result
+
+
+def _table_html(table: pd.DataFrame) -> str:
+    """The per-feature table, drifted rows in red."""
+    head = "".join(f"<th style='padding:2px 8px'>{html.escape(c)}</th>" for c in table.columns)
+    rows = []
+    for _, r in table.iterrows():
+        style = " style='background:#f8d7da'" if r["drifted"] else ""
+        cells = [r["feature"], r["kind"], r["metric"], f"{r['value']:.4f}", f"{r['threshold']:.3g}",
+                 "yes" if r["drifted"] else "no"]
+        rows.append(f"<tr{style}>" + "".join(f"<td style='padding:2px 8px'>{html.escape(str(c))}</td>"
+                                             for c in cells) + "</tr>")
+    return f"<table class='drift-table'><tr>{head}</tr>{''.join(rows)}</table>"

@@ -1,0 +1,61 @@
+"""The drift monitor form, driven by clicking its button in the kernel."""
+
+from __future__ import annotations
+
+import pytest
+
+from amlevents_kit import events
+from amlevents_kit.providers import ensure_providers
+from amlevents_kit.retrain import sample_batch
+from amlevents_kit.widgets.drift import DriftForm
+
+FRAMES = {"training": sample_batch(2000), "november": sample_batch(2000, shifted=True)}
+
+
+def _text(out) -> str:
+    return "".join(o.get("text", "") for o in out.outputs)
+
+
+def test_run_shows_verdict_table_and_png_plots(target):
+    form = DriftForm(FRAMES)
+    assert form.raise_event.disabled                       # no target: nothing to raise an event on
+    assert "label" not in form.features.options and len(form.features.value) == 6
+    form.run_button.click()
+    assert _text(form.out).startswith("Drift: 3 of 6 features over their threshold")
+    assert [o["output_type"] for o in form.out.outputs] == ["stream", "display_data"]   # verdict, table widget
+    assert sorted(form.result.drifted_features) == ["monthly_charges", "plan", "support_calls"]
+    assert form.table_html.count("<tr style='background:#f8d7da'>") == 3 and "monthly_charges" in form.table_html
+    kinds = [sorted(o["data"]) for o in form.plots.outputs]
+    assert kinds == [["image/png", "text/plain"], ["image/png", "text/plain"]]   # bars, then distributions
+
+
+def test_form_options_reach_detect_and_errors_show_in_the_form():
+    form = DriftForm(FRAMES)
+    form.features.value = ("age", "region")
+    form.run_button.click()
+    assert _text(form.out).startswith("No drift: 0 of 2 features")
+    assert len(form.plots.outputs) == 1                    # no distributions when nothing drifted
+    form.features.value = ("monthly_charges",)
+    form.metric.value, form.threshold.value = "ks", 0.05
+    form.run_button.click()
+    assert list(form.result.table["metric"]) == ["ks"] and form.result.drifted
+    broken = DriftForm({**FRAMES, "broken": FRAMES["november"].drop(columns=["plan"])})
+    broken.run_button.click()                              # the target lacks a baseline column
+    assert _text(broken.out).startswith("Cannot run: target lacks baseline columns ['plan']")
+    form.features.value = ()
+    form.run_button.click()
+    assert _text(form.out) == "Choose at least one feature.\n"
+    with pytest.raises(ValueError, match="at least two frames"):
+        DriftForm({"only": FRAMES["training"]})
+
+
+def test_raise_event_runs_a_monitor_on_the_workspace(target):
+    ensure_providers(target, quiet=True)
+    form = DriftForm(FRAMES, target=target, monitor_name="form-drift")
+    form.raise_event.value = True
+    form.run_button.click()
+    assert "raised DatasetDriftDetected on the workspace topic" in _text(form.out)
+    (raised,) = target.sandbox.backends["machinelearningservices"].events(events.DATASET_DRIFT_DETECTED)
+    assert raised == form.run_result.event
+    assert raised["data"]["dataDriftName"] == "form-drift"
+    assert (raised["data"]["baseDatasetId"], raised["data"]["targetDatasetId"]) == ("training", "november")
