@@ -299,3 +299,27 @@ def test_cancel_a_running_job_and_reuse_outputs_by_datastore_uri(ml, backend, tm
     assert uri.startswith("azureml://datastores/workspaceblobstore/paths/")
     model = ml.models.create_or_update(Model(path=uri, name="by-datastore-uri"))
     assert (backend.assets.resolve(model.path) / "weights.txt").read_text() == "rate=0.5"
+
+
+def test_stream_shows_a_running_jobs_log_until_it_ends(ml, backend, tmp_path, capsys):
+    """jobs.stream polls the run history (azure-ai-ml waits 2 s between polls: the one slow test here)."""
+    code = tmp_path / "gate"
+    code.mkdir()
+    flag = tmp_path / "go"
+    (code / "gate.py").write_text(textwrap.dedent(f"""\
+        import os, time
+        print("waiting for the gate", flush=True)
+        while not os.path.exists({str(flag)!r}):
+            time.sleep(0.05)
+        print("gate open, done", flush=True)
+        """))
+    job = ml.jobs.create_or_update(command(code=str(code), command="python gate.py", environment=ENV,
+                                           compute="cpu-cluster", experiment_name="ml-tests"))
+    import threading
+    threading.Timer(1.0, flag.touch).start()  # opens while stream is already polling the running job
+    ml.jobs.stream(job.name)
+    out = capsys.readouterr().out
+    assert "Streaming user_logs/std_log.txt" in out
+    assert "waiting for the gate" in out and "gate open, done" in out
+    assert out.index("gate open, done") < out.index("Execution Summary")
+    assert ml.jobs.get(job.name).status == "Completed"
