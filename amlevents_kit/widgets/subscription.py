@@ -93,7 +93,7 @@ class SubscriptionForm(W.VBox):
                    "/providers/Microsoft.Storage/storageAccounts/amleventsstorage")
         self.dead_letter_account = W.Text(value=storage, description="Storage id", layout=W.Layout(width="520px"))
         self.dead_letter_container = W.Text(value="deadletters", description="Container")
-        self.preview_button = W.Button(description="Check", icon="check")
+        self.preview_button = W.Button(description="Check", icon="check", tooltip="Lint the filter, show the az command")
         self.create_button = W.Button(description="Create", button_style="primary", icon="paper-plane")
         self.lint_out, self.az_out, self.result_out = W.Output(), W.Output(), W.Output()
         self.created: Any = None
@@ -112,17 +112,30 @@ class SubscriptionForm(W.VBox):
             W.HBox([self.preview_button, self.create_button]),
             self.lint_out, self.az_out, self.result_out,
         ])
+        for control in (self.name, *self.types.values(), self.subject_begins, self.subject_ends, self.case_sensitive,
+                        self.endpoint, self.schema, self.attempts, self.ttl, self.dead_letter,
+                        self.dead_letter_account, self.dead_letter_container):
+            control.observe(self._changed, names="value")
+        self.preview()
 
     # -- building -------------------------------------------------------------------------------
     def add_filter(self, key: str = "", operator: str = "StringIn", values: str = "") -> FilterRow:
         """Add an advanced-filter row (also what the "Add advanced filter" button does)."""
         row = FilterRow(key, operator, values)
         row.remove.on_click(lambda _b: self._remove(row))
+        for control in (row.key, row.operator, row.values):
+            control.observe(self._changed, names="value")
         self.rows.children = (*self.rows.children, row)
+        self.preview()
         return row
 
     def _remove(self, row: FilterRow) -> None:
         self.rows.children = tuple(r for r in self.rows.children if r is not row)
+        self.preview()
+
+    def _changed(self, _change: Any) -> None:
+        """Any edit redraws the lint and the az command, so they always match the form."""
+        self.preview()
 
     @property
     def event_types(self) -> list[str]:

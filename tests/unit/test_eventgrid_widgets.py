@@ -141,3 +141,31 @@ def test_monitor_shows_deliveries_and_retries_on_the_sandbox_clock(registered, e
     assert [(r["state"], r["attempts"], r["last status"]) for r in monitor.rows] == [("delivered", 2, 200)]
     assert "delivered" in monitor.table.value
     assert len(endpoint.notifications) == 2
+
+
+def test_form_redraws_lint_and_az_as_values_change(target, endpoint):
+    form = guide_form(target, endpoint.url)
+    assert "--subject-begins-with models/mymodelname" in text(form.az_out)
+    form.subject_ends.value = ":3"
+    assert "--subject-ends-with :3" in text(form.az_out)
+    row = form.add_filter()
+    row.key.value = "data.modelTags.stage"
+    row.values.value = "production"
+    assert "--advanced-filter data.modelTags.stage StringIn production" in text(form.az_out)
+
+
+def test_monitor_refreshes_by_itself_when_started(registered, endpoint):
+    guide_form(registered, endpoint.url).create_button.click()
+    monitor = DeliveryMonitor(registered, interval=0.02)
+    monitor.start()
+    try:
+        registered.sandbox.backends["eventgrid"].fire("ModelRegistered", modelName="mymodelname", modelVersion="9")
+        registered.sandbox.service("delivery").pump()
+        import time
+        for _ in range(250):  # waits for the background refresh; no speed is asserted
+            if monitor.rows and monitor.rows[0]["state"] == "delivered":
+                break
+            time.sleep(0.02)
+    finally:
+        monitor.stop()
+    assert [(r["subject"], r["state"]) for r in monitor.rows] == [("models/mymodelname:9", "delivered")]
