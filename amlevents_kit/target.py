@@ -138,13 +138,31 @@ def connect(target: str | None = None, *, folder: str | Path | None = None, url:
     ``$AMLEVENTS_SANDBOX_CA``) to use a sandbox served by another process.
     Azure options: ``config`` (path to the workspace's ``config.json``), ``credential``.
     """
+    if target is not None and not isinstance(target, str):
+        raise TypeError(f"connect(target={target!r}): the target must be 'sandbox' or 'azure', "
+                        f"not a {type(target).__name__}.")
     kind = (target or os.environ.get(TARGET_ENV) or "sandbox").strip().lower()
     if kind == "azure":
-        return _connect_azure(config, credential)
+        return _connect_azure(_path_arg("config", config), credential)
     if kind != "sandbox":
         raise ValueError(f"connect(target={target!r}): the target must be 'sandbox' or 'azure'.")
-    return _connect_sandbox(folder, url or os.environ.get(SANDBOX_URL_ENV),
-                            ca_path or os.environ.get(SANDBOX_CA_ENV))
+    url = url or os.environ.get(SANDBOX_URL_ENV)
+    if url is not None and not isinstance(url, str):
+        raise TypeError(f"connect(url={url!r}): the url must be a string such as 'https://127.0.0.1:8443'.")
+    return _connect_sandbox(_path_arg("folder", folder), url,
+                            _path_arg("ca_path", ca_path or os.environ.get(SANDBOX_CA_ENV)))
+
+
+def _path_arg(name: str, value: Any) -> Path | None:
+    """A path argument, or a TypeError/ValueError that names the argument."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"connect({name}={value!r}): expected a path (str or pathlib.Path), "
+                        f"not a {type(value).__name__}.")
+    if "\x00" in os.fspath(value):
+        raise ValueError(f"connect({name}={value!r}): a path cannot contain a NUL character.")
+    return Path(value)
 
 
 def _connect_sandbox(folder: str | Path | None, url: str | None, ca_path: str | Path | None) -> SandboxTarget:
@@ -184,12 +202,18 @@ def _connect_azure(config: str | Path | None, credential: Any) -> AzureTarget:
             "workspace menu > 'Download config file') in this folder or one above, or config=<path>.")
     try:
         data = json.loads(Path(path).read_text())
-    except ValueError as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from None
-    missing = [k for k in ("subscription_id", "resource_group", "workspace_name") if not data.get(k)]
+    except FileNotFoundError:
+        raise FileNotFoundError(f"connect('azure', config={str(path)!r}): the file does not exist.") from None
+    except ValueError as exc:  # not JSON, or not UTF-8 text
+        raise ValueError(f"config {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"config {path} must hold a JSON object with subscription_id, resource_group and "
+                         f"workspace_name, not a {type(data).__name__}.")
+    missing = [k for k in ("subscription_id", "resource_group", "workspace_name")
+               if not data.get(k) or not isinstance(data[k], str)]
     if missing:
-        raise ValueError(f"{path} lacks {', '.join(missing)}; it needs subscription_id, resource_group "
-                         "and workspace_name.")
+        raise ValueError(f"config {path} lacks {', '.join(missing)} (or they are not strings); it needs "
+                         "subscription_id, resource_group and workspace_name.")
     if credential is None:
         from azure.identity import DefaultAzureCredential
         credential = DefaultAzureCredential()
