@@ -323,3 +323,25 @@ def test_stream_shows_a_running_jobs_log_until_it_ends(ml, backend, tmp_path, ca
     assert "waiting for the gate" in out and "gate open, done" in out
     assert out.index("gate open, done") < out.index("Execution Summary")
     assert ml.jobs.get(job.name).status == "Completed"
+
+
+def test_traffic_decides_which_deployment_answers(ml, tmp_path):
+    from sklearn.dummy import DummyClassifier
+    for colour, constant in (("blue", 0), ("green", 1)):
+        clf = DummyClassifier(strategy="constant", constant=constant).fit([[0.0], [1.0]], [constant, constant])
+        model = ml.models.create_or_update(Model(path=str(mlflow_folder(tmp_path / colour, clf)), name=f"const-{colour}",
+                                                 type=AssetTypes.MLFLOW_MODEL))
+        _deploy(ml, "ab-ep", colour, f"azureml:const-{colour}:{model.version}")
+    request = tmp_path / "r.json"
+    request.write_text(json.dumps({"input_data": [[0.5], [0.7]]}))
+    endpoint = ml.online_endpoints.get("ab-ep")
+    for split, expected in (({"blue": 100, "green": 0}, [0, 0]), ({"blue": 0, "green": 100}, [1, 1])):
+        endpoint.traffic = split
+        endpoint = ml.online_endpoints.begin_create_or_update(endpoint).result()
+        assert [json.loads(ml.online_endpoints.invoke("ab-ep", request_file=str(request))) for _ in range(3)] == \
+            [expected] * 3
+    # a header names a deployment whatever the traffic says (invoke's deployment_name)
+    assert json.loads(ml.online_endpoints.invoke("ab-ep", request_file=str(request), deployment_name="blue")) == [0, 0]
+    endpoint.traffic = {"blue": 60, "green": 60}
+    with pytest.raises(HttpResponseError, match="add up to 100"):
+        ml.online_endpoints.begin_create_or_update(endpoint).result()
