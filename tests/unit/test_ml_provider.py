@@ -189,3 +189,15 @@ def test_a_job_left_running_by_an_ended_process_fails_when_the_sandbox_opens(san
         assert [e["data"]["runStatus"] for e in ml.events()] == ["Failed"]
     finally:
         second.close()
+
+
+def test_real_storage_accounts_keep_azure_storage_blobs_own_transport(target):
+    from azure.ai.ml._artifacts import _blob_storage_helper as helper
+    from azure.core.pipeline.transport import RequestsTransport
+
+    from amlevents_kit.sandbox.arm.transport import InProcessTransport
+    target.ml_client()
+    real = helper.BlobServiceClient("https://realaccount123.blob.core.windows.net", credential="sv=1&sig=x")
+    assert type(real._pipeline._transport) is RequestsTransport
+    ours = target.sandbox.backends["machinelearningservices"].account_url
+    assert isinstance(helper.BlobServiceClient(ours, credential="sv=1&sig=x")._pipeline._transport, InProcessTransport)
