@@ -96,3 +96,23 @@ def test_deleting_drops_pending_deliveries(target, eg, receiver):
     eg.event_subscriptions.begin_delete(target.workspace_id, "short-lived").result()
     d = engine.deliveries(event_id=fired["id"])[0]
     assert (d["state"], d["reason"]) == ("dropped", "subscription deleted")
+
+
+def test_cloudevents_topic_takes_cloudevents_from_the_publisher_client(target, eg, receiver):
+    from azure.core.credentials import AzureKeyCredential
+    from azure.core.messaging import CloudEvent
+    from azure.eventgrid import EventGridPublisherClient
+    from azure.mgmt.eventgrid.models import Topic
+    seen = []
+    receiver.on("Contoso.Retrain")(lambda event: seen.append((event.schema, event.source, event.subject)))
+    topic = eg.topics.begin_create_or_update(target.resource_group, "lesson-ce", Topic(
+        location=target.location, input_schema="CloudEventSchemaV1_0")).result()
+    eg.event_subscriptions.begin_create_or_update(topic.id, "ce-out", EventSubscription(
+        destination=WebHookEventSubscriptionDestination(endpoint_url=receiver.url),
+        event_delivery_schema="CloudEventSchemaV1_0")).result()
+    key = eg.topics.list_shared_access_keys(target.resource_group, "lesson-ce").key1
+    EventGridPublisherClient(topic.endpoint, AzureKeyCredential(key)).send(
+        [CloudEvent(source="/contoso/retrainer", type="Contoso.Retrain", subject="models/churn", data={"why": "drift"})],
+        connection_verify=target.serve()["ca_path"])
+    target.sandbox.service("delivery").pump()
+    assert seen == [(events.CLOUDEVENT_SCHEMA, "/contoso/retrainer", "models/churn")]
