@@ -438,3 +438,16 @@ def test_publish_refuses_malformed_events_naming_them(sb):
     with pytest.raises(ValueError) as err:
         backend.fire("ModelRegistered", modelName="only-a-name")
     assert "modelVersion" in str(err.value)
+
+
+def test_cloudevents_topics_deliver_cloudevents_by_default_and_never_the_event_grid_schema(sb, endpoint):
+    status, headers, body = call(sb, "PUT", f"{RG_ID}/providers/Microsoft.EventGrid/topics/ce-topic",
+                                 {"location": "eastus", "properties": {"inputSchema": "CloudEventSchemaV1_0"}})
+    assert status == 201
+    finish(sb, headers)
+    _, _, got, _ = create(sb, body["id"], "ce-default", webhook(endpoint.url))
+    assert got["properties"]["eventDeliverySchema"] == "CloudEventSchemaV1_0"
+    as_eg = webhook(endpoint.url)
+    as_eg["properties"]["eventDeliverySchema"] = "EventGridSchema"
+    status, _, answer = call(sb, "PUT", f"{body['id']}/providers/Microsoft.EventGrid/eventSubscriptions/ce-as-eg", as_eg)
+    assert status == 400 and "properties.eventDeliverySchema" in answer["error"]["message"]

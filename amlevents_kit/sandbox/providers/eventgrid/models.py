@@ -157,14 +157,14 @@ class EventGridBackend:
             topic = self.get_system_topic(*system_topic)
             return {"id": f"{topic['id']}/eventSubscriptions/{name}", "type": SYSTEM_TOPIC_SUB_TYPE,
                     "topic": topic["id"], "parent": topic["id"], "name": name,
-                    "topicType": topic["properties"]["topicType"], "custom_input": False}
+                    "topicType": topic["properties"]["topicType"]}
         info = self.resolve_scope(scope or "")
-        custom_input = False
+        input_schema = "EventGridSchema"
         if info["topicType"] == catalog.CUSTOM_TOPICS:
-            topic = self.store.get(info["id"])
-            custom_input = topic["properties"].get("inputSchema") == "CustomEventSchema"
+            input_schema = self.store.get(info["id"])["properties"].get("inputSchema", "EventGridSchema")
         return {"id": self.subscription_id(info["id"], name), "type": SUBSCRIPTION_TYPE, "topic": info["id"],
-                "parent": info["id"], "name": name, "topicType": info["topicType"], "custom_input": custom_input}
+                "parent": info["id"], "name": name, "topicType": info["topicType"],
+                "input_schema": input_schema}
 
     def _build_properties(self, props: dict, where: dict) -> tuple[dict, list[str]]:
         warnings: list[str] = []
@@ -192,7 +192,7 @@ class EventGridBackend:
         labels = check_labels(get_ci(props, "labels"))
         out["labels"] = labels
         out["eventDeliverySchema"] = check_delivery_schema(get_ci(props, "eventDeliverySchema"),
-                                                           custom_input=where["custom_input"])
+                                                           input_schema=where.get("input_schema", "EventGridSchema"))
         out["retryPolicy"] = check_retry(get_ci(props, "retryPolicy"))
         expiration = check_expiration(get_ci(props, "expirationTimeUtc"), self.clock.now())
         if expiration:

@@ -364,14 +364,24 @@ def check_labels(value: Any) -> list[str] | None:
     return list(value)
 
 
-def check_delivery_schema(value: Any, *, custom_input: bool) -> str:
+def check_delivery_schema(value: Any, *, input_schema: str = "EventGridSchema") -> str:
+    """The output schema; the default is the topic's input schema (as the CLI documents it).
+
+    Event Grid converts EventGridSchema input to CloudEvents, but not CloudEvents back to the
+    Event Grid schema (spec §2.2, 2023 docs; the 2020 docs said otherwise).
+    """
+    default = {"CloudEventSchemaV1_0": "CloudEventSchemaV1_0", "CustomEventSchema": "CustomInputSchema"}
     if value is None:
-        return "EventGridSchema"
+        return default.get(input_schema, "EventGridSchema")
     schema = _enum(value, "properties.eventDeliverySchema", DELIVERY_SCHEMAS)
-    if schema == "CustomInputSchema" and not custom_input:
+    if schema == "CustomInputSchema" and input_schema != "CustomEventSchema":
         raise invalid_request("properties.eventDeliverySchema",
                               "CustomInputSchema is only allowed for custom topics whose input schema is "
                               "CustomEventSchema; allowed here: EventGridSchema, CloudEventSchemaV1_0.")
+    if schema == "EventGridSchema" and input_schema == "CloudEventSchemaV1_0":
+        raise invalid_request("properties.eventDeliverySchema",
+                              "the topic takes CloudEvents, which cannot be delivered in the Event Grid schema; "
+                              "allowed here: CloudEventSchemaV1_0.")
     return schema
 
 
