@@ -12,6 +12,8 @@ is named after the model version, so a redelivered event finds it and does nothi
     receiver.on(events.MODEL_REGISTERED)(deployer)       # or deployer(event) yourself
     rule.event_subscription(receiver.url)                # the subscription that feeds it
 
+A deployment that fails raises: the webhook answers 500 and Event Grid retries the event on its
+schedule; the retry finds the failed deployment and tries again.
 ``export_function_app(rule, folder)`` writes the same handler as an Azure Functions app.
 This module imports only ``amlevents_kit.events`` (and azure-ai-ml when it deploys), so the
 function app can carry a copy of it.

@@ -131,6 +131,15 @@ form = DeploymentRuleForm(target, endpoint_url=receiver.url, subscription_name="
 form
 
 # %% [markdown]
+# Editing the form changes the filter: allow `staging` as well and press **Preview** (here, from code):
+
+# %%
+form.conditions.value = "ncd = true\nstage = production, staging"
+form.preview_button.click()
+assert form.rule.tags == {"ncd": ["true"], "stage": ["production", "staging"]}
+print(form.rule.advanced_filters()[1])
+
+# %% [markdown]
 # Create it (the form's **Create subscription** button does the same), plus a second subscription that sends
 # `ModelDeployed` events to the same receiver, so we can see the deployment finish.
 

@@ -113,3 +113,18 @@ def test_export_as_an_azure_functions_app(tmp_path):
     assert (out / "amlevents_kit" / "deploy.py").is_file() and (out / "amlevents_kit" / "events").is_dir()
     assert "azure-ai-ml" in (out / "requirements.txt").read_text()
     assert json.loads((out / "host.json").read_text())["version"] == "2.0"
+
+
+def test_a_failed_deployment_raises_so_event_grid_retries_and_the_retry_tries_again(target, tmp_path):
+    from azure.core.exceptions import HttpResponseError
+    ensure_providers(target, quiet=True)
+    ml = target.ml_client()
+    (tmp_path / "weights.bin").write_bytes(b"not a model")  # a custom model with no scoring script cannot load
+    ml.models.create_or_update(Model(path=str(tmp_path / "weights.bin"), name="opaque", tags={"ncd": "true"}))
+    rule = DeploymentRule(workspace_id=target.workspace_id, tags={"ncd": "true"}, endpoint="retry-ep")
+    event = target.sandbox.backends["machinelearningservices"].events(events.MODEL_REGISTERED)[0]
+    for _ in range(2):
+        with pytest.raises(HttpResponseError, match="no scoring script"):
+            deploy_on_model_registered(event, rule, ml)
+    assert ml.online_deployments.get("opaque-v1", "retry-ep").provisioning_state == "Failed"
+    assert target.sandbox.backends["machinelearningservices"].events(events.MODEL_DEPLOYED) == []
