@@ -77,6 +77,12 @@ def on_model_registered(event):
 print(receiver.url)
 
 # %% [markdown]
+# > **On Azure** Event Grid cannot reach `127.0.0.1`: give the subscription a public HTTPS endpoint instead, such as
+# > the same handler deployed as an Azure Function (`receiver.export_function_app("my_app")`, then
+# > `func azure functionapp publish …`). The cells that follow are unchanged apart from that URL; the cells marked
+# > **sandbox only** have no Azure equivalent.
+
+# %% [markdown]
 # ## 3. The guide's subscription, with the SDK
 #
 # An event subscription is an ARM resource *on the workspace*: its scope is the workspace id. The filter keeps
