@@ -17,6 +17,7 @@ version with the given tags, so lesson 05's deploy-by-tags flow can deploy it.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import threading
 from dataclasses import dataclass, field
@@ -32,6 +33,25 @@ ENVIRONMENT = "azureml:AzureML-sklearn-1.5@latest"   # a curated environment (th
 ENVIRONMENT_ID = "azureml://registries/azureml/environments/sklearn-1.5/labels/latest"
 DATASTORE = "workspaceblobstore"
 EXPERIMENT = "drift-retraining"
+
+
+_NOISE = ("Proceeding with no tenant id appended to studio URL", "This is an experimental class")
+
+
+class _QuietFilter(logging.Filter):
+    """Drops two azure-ai-ml INFO/WARNING lines that say nothing to a learner (one per job poll)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(n in message for n in _NOISE)
+
+
+def quiet_azure_ai_ml() -> None:
+    """Keep azure-ai-ml's stderr handler from printing the lines in ``_NOISE`` (idempotent)."""
+    import azure.ai.ml  # noqa: F401  (installs its handler on the 'azure.ai.ml' logger)
+    for handler in logging.getLogger("azure.ai.ml").handlers:
+        if not any(isinstance(f, _QuietFilter) for f in handler.filters):
+            handler.addFilter(_QuietFilter())
 
 
 # -- teaching data ------------------------------------------------------------------------------------
@@ -78,6 +98,7 @@ def upload_data(target: Any, data: pd.DataFrame | str | Path, path: str) -> str:
         payload = buffer.getvalue().encode()
     else:
         payload = Path(data).read_bytes()
+    quiet_azure_ai_ml()
     ml = target.ml_client()
     store = ml.datastores.get_default()
     account_url = f"https://{store.account_name}.blob.{store.endpoint}"
@@ -102,6 +123,7 @@ def upload_code(target: Any, folder: str | Path, *, name: str, version: str = "1
     """
     from azure.ai.ml.entities._assets._artifacts.code import Code
 
+    quiet_azure_ai_ml()
     ml = target.ml_client()
     try:
         return ml._code.get(name, version).id
@@ -232,6 +254,7 @@ class RetrainOnDrift:
         if not Path(self.code, "train.py").is_file():
             raise ValueError(f"RetrainOnDrift.code: {str(self.code)!r} has no train.py")
         self.topics = [t.lower() for t in (self.topics or [self.target.workspace_id])]
+        quiet_azure_ai_ml()
         self._lock = threading.Lock()
 
     def __call__(self, event: Any) -> RetrainOutcome:
@@ -273,9 +296,15 @@ def _get_job(ml: Any, name: str) -> Any:
         return None
 
 
+def status(job: Any) -> str:
+    """A job's status as Azure spells it (``Completed``), whether azure-ai-ml gives a string or an enum."""
+    return str(getattr(job.status, "value", job.status))
+
+
 def wait_for_job(target: Any, name: str, *, timeout: float = 300.0) -> Any:
     """Wait for a job to end and return it (``ml.jobs.stream`` prints its log as well)."""
     import time
+    quiet_azure_ai_ml()
     ml = target.ml_client()
     deadline = time.monotonic() + timeout
     while True:
