@@ -71,8 +71,9 @@ def detect(
         raise DriftError(f"share must be in (0, 1], got {share!r}")
     if not 0 <= coefficient_threshold <= 1:
         raise DriftError(f"coefficient_threshold must be in [0, 1], got {coefficient_threshold!r}")
-    if int(subsample) < 1:
-        raise DriftError(f"subsample must be a positive number of rows, got {subsample!r}")
+    if not isinstance(subsample, (int, np.integer)) or subsample < 1:
+        raise DriftError(f"subsample must be a positive whole number of rows, got {subsample!r}")
+    subsample = int(subsample)
     if isinstance(profile_or_baseline, pd.DataFrame):
         prof = profile(profile_or_baseline, sample_rows=subsample, random_state=random_state)
     elif isinstance(profile_or_baseline, Profile):
