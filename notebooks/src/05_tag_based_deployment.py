@@ -214,7 +214,9 @@ print(arrived.data.model_ids, arrived.data.service_compute_type)
 # ## 5. Score it over HTTP
 #
 # The endpoint has a scoring URI and keys. Any HTTP client can call it with the key as a bearer token;
-# `ml.online_endpoints.invoke(...)` does the same.
+# `ml.online_endpoints.invoke(...)` does the same. (A trap in azure-ai-ml 1.35: once you call `invoke` with
+# `deployment_name=...`, later `invoke` calls in the same kernel keep sending that deployment's header, because the
+# SDK writes it into a shared default; plain HTTP, as below, does not have that problem.)
 
 # %%
 import requests
