@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .coefficient import drift_coefficient
-from .errors import DriftError
+from .errors import DriftError, fraction, names, seed, whole_number
 from .profile import Profile, check_frame, numeric_values, profile
 from .stats import score_categorical, score_numeric
 
@@ -65,15 +65,12 @@ def detect(
     subsample: rows per side for the drift-coefficient classifier.
     Extra target columns are ignored; missing ones are an error.
     """
-    if rule not in RULES:
-        raise DriftError(f"rule must be one of {list(RULES)}, got {rule!r}")
-    if not 0 < share <= 1:
-        raise DriftError(f"share must be in (0, 1], got {share!r}")
-    if not 0 <= coefficient_threshold <= 1:
-        raise DriftError(f"coefficient_threshold must be in [0, 1], got {coefficient_threshold!r}")
-    if not isinstance(subsample, (int, np.integer)) or subsample < 1:
-        raise DriftError(f"subsample must be a positive whole number of rows, got {subsample!r}")
-    subsample = int(subsample)
+    if not isinstance(rule, str) or rule not in RULES:
+        raise DriftError(f"rule must be one of {list(RULES)}, got {rule!r:.80}")
+    share = fraction(share, "share", low_open=True)
+    coefficient_threshold = fraction(coefficient_threshold, "coefficient_threshold", low_open=False)
+    subsample = whole_number(subsample, "subsample", 1)
+    random_state = seed(random_state)
     if isinstance(profile_or_baseline, pd.DataFrame):
         prof = profile(profile_or_baseline, sample_rows=subsample, random_state=random_state)
     elif isinstance(profile_or_baseline, Profile):
@@ -84,7 +81,7 @@ def detect(
         )
     check_frame(target, "target")
     if features is not None:
-        prof = _select(prof, [features] if isinstance(features, str) else list(features))
+        prof = _select(prof, names(features, "features"))
     missing = [f for f in prof.features if f not in target.columns]
     if missing:
         raise DriftError(f"target lacks baseline columns {missing}; target columns are {list(target.columns)}")
@@ -151,6 +148,8 @@ def _resolve(prof: Profile, metric, threshold) -> dict:
     else:
         raise DriftError(f"metric must be a name or a dict by kind, got {type(metric).__name__}")
     for kind, name in items:
+        if not isinstance(name, str):
+            raise DriftError(f"metric for {kind} features must be a metric name, got {name!r:.80}")
         name = ALIASES.get(name, name)
         if name not in METRICS or kind not in METRICS[name][1]:
             allowed = [k for k, v in METRICS.items() if kind in v[1]]
@@ -161,15 +160,15 @@ def _resolve(prof: Profile, metric, threshold) -> dict:
     threshold = threshold or {}
     unknown = set(threshold) - {"numeric", "categorical"} - set(prof.features)
     if unknown:
-        raise DriftError(f"threshold keys must be 'numeric', 'categorical' or feature names, got {sorted(unknown)}")
+        raise DriftError(f"threshold keys must be 'numeric', 'categorical' or feature names, got {sorted(map(repr, unknown))}")
     out = {}
     for col in prof.columns:
         name = by_kind[col.kind]
         thr = threshold.get(col.name, threshold.get(col.kind, METRICS[name][2]))
         try:
             thr = float(thr)
-        except (TypeError, ValueError):
-            raise DriftError(f"threshold for {col.name!r} must be a number, got {thr!r}") from None
+        except (TypeError, ValueError, OverflowError):
+            raise DriftError(f"threshold for {col.name!r} must be a number, got {thr!r:.80}") from None
         if not np.isfinite(thr) or thr < 0:
             raise DriftError(f"threshold for {col.name!r} must be a finite number >= 0, got {thr!r}")
         out[col.name] = (name, thr)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DriftError
+from .errors import DriftError, names, seed, whole_number
 
 GRID = 4096  # quantile cells per numeric column: KS and Wasserstein errors stay below 1/GRID
 SAMPLE_ROWS = 20_000  # baseline rows kept for the drift-coefficient classifier
@@ -152,8 +152,11 @@ def profile(
     grid: quantile cells per numeric column; KS and Wasserstein errors stay below 1/grid (exact when the
     baseline has no more rows than grid). sample_rows: baseline rows kept for the drift coefficient.
     """
-    if int(grid) < 2 or int(sample_rows) < 0:
-        raise DriftError(f"grid must be >= 2 and sample_rows >= 0, got grid={grid}, sample_rows={sample_rows}")
+    grid = whole_number(grid, "grid", 2)
+    sample_rows = whole_number(sample_rows, "sample_rows", 0)
+    random_state = seed(random_state)
+    if name is not None and not isinstance(name, str):
+        raise DriftError(f"name must be a string or None, got {name!r:.80}")
     check_frame(baseline, "baseline")
     kinds = column_kinds(baseline, categorical)
     columns = []
@@ -185,8 +188,7 @@ def check_frame(df, what: str) -> None:
 def column_kinds(df: pd.DataFrame, categorical: list[str] | None) -> dict:
     """Map each column to 'numeric' or 'categorical' (explicit list, else by dtype)."""
     if categorical is not None:
-        if isinstance(categorical, str):
-            categorical = [categorical]
+        categorical = names(categorical, "categorical")
         unknown = [c for c in categorical if c not in df.columns]
         if unknown:
             raise DriftError(f"categorical names columns not in the baseline: {unknown}; columns are {list(df.columns)}")
@@ -242,8 +244,11 @@ def _profile_numeric(col: str, x: np.ndarray, grid: int) -> NumericProfile:
     below = np.searchsorted(s, values, "left").astype(np.int64)
     upto = np.searchsorted(s, values, "right").astype(np.int64)
     lo, hi = float(s[0]), float(s[-1])
-    mean = float(s.mean())
-    std = float(s.std(ddof=1)) if n > 1 else 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(s.mean())
+        std = float(s.std(ddof=1)) if n > 1 else 0.0
+    if not (np.isfinite(mean) and np.isfinite(std)):
+        raise DriftError(f"column {col!r} in the baseline holds values too large to average (up to {hi:.3g}); rescale it")
     s -= mean  # centred sums keep the integrals accurate for columns far from zero
     integral = quantile_integral(s, u) / n
     return NumericProfile(
@@ -302,8 +307,28 @@ def factorize(series: pd.Series) -> tuple[np.ndarray, pd.Index]:
     if isinstance(series.dtype, pd.CategoricalDtype):
         return np.asarray(series.cat.codes), series.cat.categories
     values = series.to_numpy(dtype=object) if pd.api.types.is_string_dtype(series.dtype) else series
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)  # object arrays hash about 2x faster
-    return np.asarray(codes), pd.Index(uniques)
+    try:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)  # object arrays hash about 2x faster
+    except TypeError:
+        raise _unhashable(series) from None
+    return np.asarray(codes), pd.Index(uniques, dtype=object)
+
+
+def _unhashable(series: pd.Series) -> DriftError:
+    """The error for a column holding lists, dicts or other values that cannot be categories."""
+    example = next((v for v in series if isinstance(v, (list, dict, set)) or not _hashable(v)), None)
+    return DriftError(
+        f"column {series.name!r} holds values that cannot be compared as categories, such as {example!r:.60}; "
+        "categories must be text, numbers or bools"
+    )
+
+
+def _hashable(v) -> bool:
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
 
 
 def _plain(v):
@@ -347,7 +372,10 @@ def target_codes(c: CategoricalProfile, series: pd.Series) -> tuple[np.ndarray, 
         codes = mapping[np.asarray(series.cat.codes)]
     else:
         values = series.to_numpy(dtype=object) if pd.api.types.is_string_dtype(series.dtype) else series.to_numpy()
-        codes = c.index.get_indexer(values)
+        try:
+            codes = c.index.get_indexer(values)
+        except TypeError:
+            raise _unhashable(series) from None
         codes[codes < 0] = k
     miss = codes == k
     return codes, series[miss] if miss.any() else series.iloc[:0]

@@ -92,7 +92,10 @@ def score_numeric(p: NumericProfile, x: np.ndarray) -> tuple[dict, dict]:
     else:
         js, ps = 0.0, 0.0
     plot = _numeric_plot_data(p, s)
-    target_mean = float(s.mean())
+    with np.errstate(over="ignore", invalid="ignore"):
+        target_mean = float(s.mean())
+    if not np.isfinite(target_mean):
+        raise DriftError(f"column {p.name!r} in the target holds values too large to average; rescale it")
     s -= p.mean
     w1 = _wasserstein(p, s)
     row = {

@@ -89,8 +89,13 @@ def test_unknown_categorical_names():
     "kwargs, message",
     [
         ({"rule": "majority"}, "rule must be one of"),
-        ({"share": 0}, "share must be in"),
-        ({"coefficient_threshold": 2}, "coefficient_threshold must be in"),
+        ({"share": 0}, "share must be a number in"),
+        ({"share": [1]}, "share must be a number in"),
+        ({"coefficient_threshold": 2}, "coefficient_threshold must be a number in"),
+        ({"random_state": "seed"}, "random_state must be a whole number"),
+        ({"features": 3.5}, "features must be a column name or a list"),
+        ({"metric": {"numeric": ["psi"]}}, "metric for numeric features must be a metric name"),
+        ({"threshold": 10**400}, "threshold for 'x' must be a number"),
         ({"subsample": 0}, "subsample must be"),
         ({"metric": "energy"}, "metric must be one of"),
         ({"metric": {"numeric": "chi2"}}, "metric for numeric features must be one of"),
@@ -118,3 +123,35 @@ def test_loading_something_else(tmp_path):
         from amlevents_kit.drift import Profile
 
         Profile.load(path)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"grid": "many"}, "grid must be a whole number >= 2"),
+        ({"sample_rows": None}, "sample_rows must be a whole number >= 0"),
+        ({"categorical": 5}, "categorical must be a column name or a list"),
+        ({"random_state": -1}, "random_state must be a whole number >= 0"),
+        ({"name": 3}, "name must be a string"),
+    ],
+)
+def test_bad_profile_options(kwargs, message):
+    with pytest.raises(DriftError, match=message):
+        profile(BASE, **kwargs)
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, [1, 2]])
+def test_unhashable_values_name_the_column(value):
+    bad = BASE.assign(c=[value] * 4)
+    with pytest.raises(DriftError, match="column 'c' holds values that cannot be compared as categories"):
+        profile(bad)
+    with pytest.raises(DriftError, match="column 'c' holds values that cannot be compared as categories"):
+        detect(profile(BASE), bad)
+
+
+def test_values_too_large_to_average():
+    huge = BASE.assign(x=[1e308] * 4)
+    with pytest.raises(DriftError, match="column 'x' in the baseline holds values too large"):
+        profile(huge)
+    with pytest.raises(DriftError, match="column 'x' in the target holds values too large"):
+        detect(profile(BASE), huge)
