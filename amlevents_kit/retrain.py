@@ -35,7 +35,7 @@ DATASTORE = "workspaceblobstore"
 EXPERIMENT = "drift-retraining"
 
 
-_NOISE = ("Proceeding with no tenant id appended to studio URL", "This is an experimental class")
+_NOISE = ("Proceeding with no tenant id appended to studio URL", "This is an experimental class", "Check: endpoint ")
 
 
 class _QuietFilter(logging.Filter):
