@@ -10,7 +10,7 @@ import pandas as pd
 
 from .coefficient import drift_coefficient
 from .errors import DriftError, fraction, names, seed, whole_number
-from .profile import Profile, check_frame, numeric_values, profile
+from .profile import Profile, as_float32, check_frame, numeric_values, profile
 from .stats import score_categorical, score_numeric
 
 # metric -> (table column, kinds it applies to, default threshold, drift when value is above the threshold?)
@@ -95,7 +95,7 @@ def detect(
     for j, col in enumerate(prof.columns):
         if col.kind == "numeric":
             x = numeric_values(target[col.name], col.name, "target")
-            target_sample[:, j] = x[rows]
+            target_sample[:, j] = as_float32(x[rows])
             row, plot = score_numeric(col, x)
             del x  # one column's temporaries at a time
         else:

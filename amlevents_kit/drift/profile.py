@@ -352,10 +352,16 @@ def encode_rows(df: pd.DataFrame, columns: list, rows: np.ndarray) -> np.ndarray
     for j, c in enumerate(columns):
         part = df[c.name].iloc[rows]
         if c.kind == "numeric":
-            out[:, j] = numeric_values(part, c.name, "data")
+            out[:, j] = as_float32(numeric_values(part, c.name, "data"))
         else:
             out[:, j] = classifier_codes(target_codes(c, part)[0], len(c.categories), part.isna().to_numpy())
     return out
+
+
+def as_float32(x: np.ndarray) -> np.ndarray:
+    """float32 for the classifier; values beyond float32's range saturate instead of becoming inf."""
+    big = np.finfo(np.float32).max
+    return np.clip(x, -big, big).astype(np.float32)
 
 
 def target_codes(c: CategoricalProfile, series: pd.Series) -> tuple[np.ndarray, pd.Series]:

@@ -57,6 +57,8 @@ def ks_pvalue(d: float, n: int, m: int) -> float:
     scipy evaluates kstwo.sf(d, round(n*m/(n+m))), which costs up to 0.4 s per column at a million
     rows; where it is slow this uses the Kolmogorov limit with Stephens' correction instead.
     """
+    if d <= 0:
+        return 1.0
     en = max(float(np.round(n * m / (n + m))), 1.0)  # one row a side rounds to 0
     if en <= 2000 or (en > 100_000 and en * d * d < 2.2):  # the cheap branches of scipy's kstwo
         return float(np.clip(kstwo.sf(d, en), 0.0, 1.0))
