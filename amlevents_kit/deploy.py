@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import shutil
+import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,6 +146,26 @@ def deployment_name(model_name: str, model_version: str) -> str:
     return base
 
 
+class _QuietHere(logging.Filter):
+    """Drops azure-ai-ml's progress lines ("Check: endpoint … exists", ".") logged by the handler's thread.
+
+    The handler runs in a webhook's thread; its progress would land in whichever notebook cell runs
+    at that moment. Other threads (a learner's own ``begin_create_or_update``) keep them.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self.local, "quiet", False)
+
+
+_quiet = _QuietHere()
+for _name in ("azure.ai.ml._utils._endpoint_utils", "azure.ai.ml.operations._online_deployment_operations",
+              "azure.ai.ml.operations._online_endpoint_operations"):
+    logging.getLogger(_name).addFilter(_quiet)
+
 _locks: dict[tuple[str, str], threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -152,8 +175,56 @@ def _lock_for(endpoint: str, deployment: str) -> threading.Lock:
         return _locks.setdefault((endpoint, deployment), threading.Lock())
 
 
+class _QuietStdout:
+    """Stands in for ``sys.stdout`` while a handler runs: drops what the handler's thread prints
+    (azure-ai-ml's poller prints a "." per poll), passes every other thread's output through."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if getattr(_quiet.local, "quiet", False):
+            return len(text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+_stdout_guard = threading.Lock()
+_stdout_users = 0
+_stdout_saved: Any = None
+
+
+@contextmanager
+def _silenced_here():
+    """Silence azure-ai-ml's progress output in this thread only (the handler's), for the duration."""
+    global _stdout_users, _stdout_saved
+    with _stdout_guard:
+        if _stdout_users == 0:
+            _stdout_saved = sys.stdout
+            sys.stdout = _QuietStdout(_stdout_saved)
+        _stdout_users += 1
+    _quiet.local.quiet = True
+    try:
+        yield
+    finally:
+        _quiet.local.quiet = False
+        with _stdout_guard:
+            _stdout_users -= 1
+            if _stdout_users == 0:
+                if isinstance(sys.stdout, _QuietStdout):
+                    sys.stdout = _stdout_saved
+                _stdout_saved = None
+
+
 def deploy_on_model_registered(event: Any, rule: DeploymentRule, ml_client: Any) -> DeployOutcome:
     """Check the event again, then deploy its model version once (see the module docstring)."""
+    with _silenced_here():
+        return _deploy(event, rule, ml_client)
+
+
+def _deploy(event: Any, rule: DeploymentRule, ml_client: Any) -> DeployOutcome:
     if isinstance(event, dict):
         event = _events.parse_event(event)
     event_id = getattr(event, "id", "")

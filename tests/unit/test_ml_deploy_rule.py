@@ -64,3 +64,18 @@ def test_deployment_names_are_stable_valid_and_short():
     assert deployment_name("7up", "1").startswith("m-")
     long = deployment_name("a" * 60, "1")
     assert len(long) <= 32 and long == deployment_name("a" * 60, "1") != deployment_name("a" * 61, "1")
+
+
+def test_the_handler_thread_prints_nothing_other_threads_still_do(capsys):
+    import sys
+    import threading
+
+    from amlevents_kit.deploy import _silenced_here
+    before = sys.stdout
+    with _silenced_here():
+        print(".", end="", flush=True)   # what azure-ai-ml's poller prints on every poll
+        other = threading.Thread(target=print, args=("from another thread",))
+        other.start()
+        other.join()
+    assert sys.stdout is before
+    assert capsys.readouterr().out == "from another thread\n"
