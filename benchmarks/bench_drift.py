@@ -219,7 +219,8 @@ def hardware() -> str:
         mem = int(open("/proc/meminfo").readline().split()[1]) / 2**20
     except OSError:
         mem = float("nan")
-    return f"{model}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.python_implementation()} {platform.python_version()}"
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return f"{model}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {python}"
 
 
 def main() -> int:
@@ -277,7 +278,8 @@ def main() -> int:
         ok &= passed
         print(f"  [{'PASS' if passed else 'FAIL'}] {text}")
 
-    print("goals (issue 7)" + (":" if args.rows == 1_000_000 else f" (set for 1,000,000 rows; this run has {args.rows:,}):"))
+    scope = ":" if args.rows == 1_000_000 else f" (set for 1,000,000 rows; this run has {args.rows:,}):"
+    print("goals (issue 7)" + scope)
     goal(f"score {med('score'):.3f} s <= {GOAL_SECONDS} s (CPU {med('score', 'cpu_seconds'):.3f} s; "
          f"median load average {med('score', 'load'):.1f} on {os.cpu_count()} cores)", med("score") <= GOAL_SECONDS)
     goal(f"score peak extra memory {med('score', 'peak_mib'):.1f} MiB <= {GOAL_MIB} MiB",

@@ -160,7 +160,9 @@ def _resolve(prof: Profile, metric, threshold) -> dict:
     threshold = threshold or {}
     unknown = set(threshold) - {"numeric", "categorical"} - set(prof.features)
     if unknown:
-        raise DriftError(f"threshold keys must be 'numeric', 'categorical' or feature names, got {sorted(map(repr, unknown))}")
+        raise DriftError(
+            f"threshold keys must be 'numeric', 'categorical' or feature names, got {sorted(map(repr, unknown))}"
+        )
     out = {}
     for col in prof.columns:
         name = by_kind[col.kind]
@@ -269,6 +271,7 @@ class DriftResult:
         return f"<DriftResult {self.verdict()}; drifted: {self.drifted_features}>"
 
     def _repr_html_(self) -> str:
+        named = f" ({html.escape(self.baseline_name)})" if self.baseline_name else ""
         coef = (f"{self._coefficient:.3f}" if self._coefficient is not None
                 else "not computed yet (read <code>.drift_coefficient</code>)")
         shown = self.table[["feature", "kind", "metric", "value", "threshold", "drifted"]]
@@ -277,7 +280,7 @@ class DriftResult:
         ).hide(axis="index")
         return (
             f"<div><p><b>{html.escape(self.verdict())}</b><br>"
-            f"baseline {self.n_baseline:,} rows{' (' + html.escape(self.baseline_name) + ')' if self.baseline_name else ''}, "
+            f"baseline {self.n_baseline:,} rows{named}, "
             f"target {self.n_target:,} rows; drift coefficient: {coef}</p>{styled.to_html()}</div>"
         )
 
@@ -299,7 +302,9 @@ def _iso(value, key: str):
         try:
             datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise DriftError(f"{key} must be an ISO 8601 time such as '2019-07-04T00:00:00+00:00', got {value!r}") from None
+            raise DriftError(
+                f"{key} must be an ISO 8601 time such as '2019-07-04T00:00:00+00:00', got {value!r}"
+            ) from None
         return value
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()

@@ -191,7 +191,9 @@ def column_kinds(df: pd.DataFrame, categorical: list[str] | None) -> dict:
         categorical = names(categorical, "categorical")
         unknown = [c for c in categorical if c not in df.columns]
         if unknown:
-            raise DriftError(f"categorical names columns not in the baseline: {unknown}; columns are {list(df.columns)}")
+            raise DriftError(
+                f"categorical names columns not in the baseline: {unknown}; columns are {list(df.columns)}"
+            )
     kinds = {}
     for col in df.columns:
         dtype = df[col].dtype
@@ -248,7 +250,9 @@ def _profile_numeric(col: str, x: np.ndarray, grid: int) -> NumericProfile:
         mean = float(s.mean())
         std = float(s.std(ddof=1)) if n > 1 else 0.0
     if not (np.isfinite(mean) and np.isfinite(std)):
-        raise DriftError(f"column {col!r} in the baseline holds values too large to average (up to {hi:.3g}); rescale it")
+        raise DriftError(
+            f"column {col!r} in the baseline holds values too large to average (up to {hi:.3g}); rescale it"
+        )
     s -= mean  # centred sums keep the integrals accurate for columns far from zero
     integral = quantile_integral(s, u) / n
     return NumericProfile(
@@ -324,6 +328,7 @@ def _unhashable(series: pd.Series) -> DriftError:
 
 
 def _hashable(v) -> bool:
+    """Whether v can be a dictionary key (and so a category)."""
     try:
         hash(v)
     except TypeError:
