@@ -93,12 +93,6 @@ KNOWN = [
           "compile_filter, matches, explain, lint), not FilterValidationError naming operatorType"),
     Known("events", r"^events\.", r"OverflowError",
           "events: a model_version like 10**400 raises OverflowError, not EventValidationError naming it"),
-    Known("drift", r"^drift\.", r"naming none of \['(share|sample_rows|grid|random_state|categorical|"
-          r"coefficient_threshold|subsample|threshold|features)'|^OverflowError",
-          "drift: some options of the wrong type (share=[], sample_rows=None, grid='x', random_state='x', "
-          "categorical=5, threshold=10**400) raise Python's or numpy's own errors, not DriftError naming the option"),
-    Known("drift", r"^drift\.profile/detect\(frame\)", r"unhashable type",
-          "drift: a column of dicts or lists raises 'unhashable type', not DriftError naming the column"),
 ]
 
 
@@ -571,7 +565,6 @@ def test_filter_operator_type_of_the_wrong_type_names_the_field(function: str) -
         FILTER_FUNCTIONS[function](flt)
 
 
-@pytest.mark.xfail(strict=True, reason=_reason("drift", "naming none of ['share'"))
 @pytest.mark.parametrize("call, option", [
     (lambda: drift.detect(drift.profile(_frame()), _frame(seed=1), share=[1]), "share"),
     (lambda: drift.profile(_frame(), sample_rows=None), "sample_rows"),
@@ -585,7 +578,6 @@ def test_drift_options_of_the_wrong_type_raise_drift_error(call: Callable[[], An
         call()
 
 
-@pytest.mark.xfail(strict=True, reason=_reason("drift", "unhashable type"))
 def test_drift_column_of_dicts_raises_drift_error() -> None:
     base = _frame()
     base["c"] = [{"a": 1}] * len(base)
