@@ -176,14 +176,15 @@ def _lock_for(endpoint: str, deployment: str) -> threading.Lock:
 
 
 class _QuietStdout:
-    """Stands in for ``sys.stdout`` while a handler runs: drops what the handler's thread prints
-    (azure-ai-ml's poller prints a "." per poll), passes every other thread's output through."""
+    """Stands in for ``sys.stdout`` while a handler runs: drops what the handler's thread prints, and
+    the "." azure-ai-ml's pollers print on every poll (they poll in azure-core's "LROPoller(...)"
+    threads); passes everything else through."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
 
     def write(self, text: str) -> int:
-        if getattr(_quiet.local, "quiet", False):
+        if getattr(_quiet.local, "quiet", False) or threading.current_thread().name.startswith("LROPoller("):
             return len(text)
         return self._stream.write(text)
 

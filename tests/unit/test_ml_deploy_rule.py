@@ -75,7 +75,9 @@ def test_the_handler_thread_prints_nothing_other_threads_still_do(capsys):
     with _silenced_here():
         print(".", end="", flush=True)   # what azure-ai-ml's poller prints on every poll
         other = threading.Thread(target=print, args=("from another thread",))
-        other.start()
-        other.join()
+        poller = threading.Thread(target=print, args=(".",), name="LROPoller(1234)")  # azure-core's poll thread
+        for thread in (other, poller):
+            thread.start()
+            thread.join()
     assert sys.stdout is before
     assert capsys.readouterr().out == "from another thread\n"
