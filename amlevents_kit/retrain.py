@@ -47,11 +47,24 @@ class _QuietFilter(logging.Filter):
 
 
 def quiet_azure_ai_ml() -> None:
-    """Keep azure-ai-ml's stderr handler from printing the lines in ``_NOISE`` (idempotent)."""
+    """Keep azure-ai-ml from printing what says nothing to a learner (idempotent).
+
+    Its stderr handler loses the lines in ``_NOISE``; its endpoint pollers stop printing a '.' per poll
+    (``AzureMLPolling.update_status`` prints unconditionally: from a webhook handler's thread the dots
+    land in whichever notebook cell happens to run, so stored outputs would differ run to run).
+    """
     import azure.ai.ml  # noqa: F401  (installs its handler on the 'azure.ai.ml' logger)
+    from azure.ai.ml._utils import _azureml_polling as polling
+    from azure.mgmt.core.polling.arm_polling import ARMPolling
+
     for handler in logging.getLogger("azure.ai.ml").handlers:
         if not any(isinstance(f, _QuietFilter) for f in handler.filters):
             handler.addFilter(_QuietFilter())
+    if not getattr(polling.AzureMLPolling.update_status, "_quiet", False):
+        def update_status(self) -> None:
+            ARMPolling.update_status(self)
+        update_status._quiet = True  # type: ignore[attr-defined]
+        polling.AzureMLPolling.update_status = update_status
 
 
 # -- teaching data ------------------------------------------------------------------------------------
