@@ -29,7 +29,9 @@ import pandas as pd
 
 from . import events as _events
 
-ENVIRONMENT = "azureml:AzureML-sklearn-1.5@latest"   # a curated environment (the sandbox runs its own Python)
+# A curated environment (the sandbox runs its own Python). On Azure, train.py also needs azure-ai-ml and
+# azure-identity to register the model: build an environment from notebooks/jobs/retrain/conda.yaml.
+ENVIRONMENT = "azureml:AzureML-sklearn-1.5@latest"
 ENVIRONMENT_ID = "azureml://registries/azureml/environments/sklearn-1.5/labels/latest"
 DATASTORE = "workspaceblobstore"
 EXPERIMENT = "drift-retraining"
@@ -102,6 +104,7 @@ def upload_data(target: Any, data: pd.DataFrame | str | Path, path: str) -> str:
 
     Returns its ``azureml://datastores/...`` URI, which job inputs (and drift events'
     ``targetDatasetId``) use. *Azure CLI*: ``az storage blob upload`` to the datastore's container.
+    On Azure your identity needs *Storage Blob Data Contributor* on the workspace's storage account.
     """
     from azure.storage.blob import BlobClient
 
@@ -188,7 +191,8 @@ def retraining_job_body(target: Any, *, code_id: str, data_uri: str, model_name:
         "environmentVariables": job_environment(target),
         "inputs": {"data": {"jobInputType": "uri_file", "mode": "ReadOnlyMount", "uri": data_uri}},
         "outputs": {"model": {"jobOutputType": "uri_folder", "mode": "ReadWriteMount"}},
-        "tags": {"reason": "DatasetDriftDetected", "model": model_name}, "computeId": "serverless"}}
+        # No computeId: Azure runs the job on serverless compute.
+        "tags": {"reason": "DatasetDriftDetected", "model": model_name}}}
 
 
 def retraining_pipeline(target: Any, *, code_id: str, model_name: str, tags: dict[str, str] | None = None,
