@@ -1,4 +1,4 @@
-"""Helpers of the robustness suites: a seeded sandbox, calls with a deadline, and the response rules.
+"""Helpers of the robustness suites: routes to paths, seeds, calls with a deadline, the response rule, the tally.
 
 Every sandbox route is found at collection time from ``sandbox.router.routes``, so routes other
 engineers add later are fuzzed without touching these files. The rule every answer must keep:
@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 try:  # Python 3.11+
     import re._parser as sre_parse  # type: ignore[import-not-found]
@@ -469,7 +469,3 @@ def seed_sandbox(sandbox: Any) -> dict[str, str]:
 
 def query_for(route: Any) -> dict[str, str]:
     return {"api-version": API_VERSIONS.get(namespace_of(route), API_VERSIONS[None])} if route.arm else {}
-
-
-def url_path(url: str) -> str:
-    return urlsplit(url).path

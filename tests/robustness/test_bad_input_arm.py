@@ -473,7 +473,7 @@ def test_https_an_idle_connection_does_not_stall_the_server(seeded) -> None:
     server = seeded.sandbox.serve()
     idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(3)]
     try:
-        status, _, data = _https(server, "GET", f"/subscriptions?api-version=2022-09-01", timeout=CALL_DEADLINE)
+        status, _, data = _https(server, "GET", "/subscriptions?api-version=2022-09-01", timeout=CALL_DEADLINE)
         assert status == 200, data[:200]
     finally:
         for s in idle:
