@@ -8,6 +8,7 @@ in the caller's thread, so lessons and tests move the clock and watch without sl
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -69,13 +70,21 @@ class DeliveryEngine:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        # Sends run on the pool while the worker claims more: in-flight counts (items, per subscription)
+        # and the finished sends waiting to be recorded, all under ``_idle``.
+        self._inflight = 0
         self._busy = 0
+        self._inflight_by_sub: dict[str, int] = {}
+        self._done: collections.deque = collections.deque()
         self._idle = threading.Condition()
         self._settings: dict[str, tuple[str, Settings | None]] = {}
         self._remembered: dict[str, str] = {}
         self._last_housekeeping = 0.0
         self._lock = threading.Lock()
-        sandbox.store.on("clock", self._wake.set)
+        #: Something may have become due (new rows, the clock moved, time passed, capacity freed up):
+        #: only then is a claim worth a write transaction.
+        self._maybe_due = True
+        sandbox.store.on("clock", self._poke)
 
     # -- service lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -95,6 +104,10 @@ class DeliveryEngine:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        try:
+            self._record_done()  # the sends that finished after the worker stopped
+        except Exception:
+            log.debug("could not record the last results", exc_info=True)
         if self._sender is not None:
             self._sender.close()
             self._sender = None
@@ -153,7 +166,7 @@ class DeliveryEngine:
             for sid, text, _ in bodies:
                 self._remembered[sid.lower()] = text
                 self._settings.pop(sid.lower(), None)
-            self._wake.set()
+            self._poke()
         return len(rows)
 
     def forget(self, subscription_id: str) -> int:
@@ -219,13 +232,15 @@ class DeliveryEngine:
         total = 0
         while True:
             at = self.clock.now() if now is None else now
+            self._maybe_due = True
             n = self._process_due(at)
             total += n
             if n:
                 continue
             with self._idle:
-                if self._busy:
+                if (self._inflight or self._busy) and not self._done:
                     self._idle.wait(timeout=self.response_timeout + 5)
+                if self._inflight or self._busy or self._done:
                     continue
             return total
 
@@ -240,7 +255,8 @@ class DeliveryEngine:
                 self._stopping.wait(0.5)
             if n or self._stopping.is_set():
                 continue
-            self._wake.wait(self._idle_wait())
+            if not self._wake.wait(self._idle_wait()):
+                self._maybe_due = True  # time passed: a retry may be due, or another process wrote rows
 
     def _idle_wait(self) -> float:
         due = self.outbox.next_due()
@@ -253,36 +269,49 @@ class DeliveryEngine:
         if wall - self._last_housekeeping < 2.0:
             return
         self._last_housekeeping = wall
-        self.outbox.recover(self.owner, now)
+        if self.outbox.recover(self.owner, now):
+            self._maybe_due = True
         for sub_id in self.outbox.awaiting_validations(now - policy.MANUAL_VALIDATION_WINDOW):
             self.outbox.update_validation(sub_id, "Failed", "The validationUrl was not called within 5 minutes; "
                                           "delete and recreate the event subscription.")
             self._set_provisioning_state(sub_id, "Failed")
 
     def _process_due(self, now: float) -> int:
-        """One round: claim what is due, send it, record the results. Returns the rows handled."""
+        """Record the sends that finished, then claim and dispatch what is due. Returns the rows handled."""
         self._housekeeping(now)
-        items = self.outbox.claim(self.owner, now, self.response_timeout + 30, self.claim_size, self._claim_limit)
-        if not items:
-            return 0
-        with self._idle:
-            self._busy += 1
-        try:
-            self._deliver(items, now)
-        finally:
+        handled = self._record_done()
+        free = self.claim_size - self._inflight
+        if free > 0 and self._maybe_due:
             with self._idle:
-                self._busy -= 1
-                self._idle.notify_all()
-        return len(items)
+                self._busy += 1  # pump() in another thread waits for this claim to be settled
+            try:
+                self._maybe_due = False
+                items, saturated = self.outbox.claim(self.owner, now, self.response_timeout + 30, free,
+                                                     self._claim_limit)
+                if items or saturated:
+                    self._maybe_due = True  # there may be more: claim again once capacity frees up
+                if items:
+                    self._dispatch(items, now)
+                    handled += len(items)
+            finally:
+                with self._idle:
+                    self._busy -= 1
+                    self._idle.notify_all()
+        return handled
+
+    def _poke(self) -> None:
+        self._maybe_due = True
+        self._wake.set()
 
     def _claim_limit(self, sub_id: str) -> int:
-        """Rows to claim for one subscription per round: four waves of full batches for the senders."""
+        """Rows to claim for one subscription: four waves of full batches for the senders, minus those in flight."""
         s = self._subscription(sub_id)
         if s is None or s.destination_type in policy.QUEUE_DESTINATIONS:
             return self.claim_size
-        return self._senders * 4 * s.max_events_per_batch
+        return self._senders * 4 * s.max_events_per_batch - self._inflight_by_sub.get(sub_id, 0)
 
-    def _deliver(self, items: list[Item], now: float) -> None:
+    def _dispatch(self, items: list[Item], now: float) -> None:
+        """Settle what needs no HTTP at once (queues, expiry, dead letters); hand the batches to the senders."""
         updates: list[dict] = []
         attempts: list[tuple] = []
         queue_rows: list[tuple] = []
@@ -322,29 +351,73 @@ class DeliveryEngine:
                 jobs.append((s, [ready[i] for i in batch], [converted[i] for i in batch], url))
         if queue_rows:
             self.outbox.enqueue_messages(queue_rows)
-        if len(jobs) == 1:
-            results = [self._send(*jobs[0])]
-        else:
-            results = list(self.pool.map(lambda job: self._send(*job), jobs))
-        for (s, batch_items, _events_sent, _url), result in zip(jobs, results):
-            batch_id = uuid.uuid4().hex[:12] if len(batch_items) > 1 else None
-            outcome = policy.outcome_for(result.status, result.error)
-            for item in batch_items:
-                made = item.attempts + 1
-                attempts.append((item.id, made, now, result.status, outcome, round(result.duration_ms, 3),
-                                 result.detail, batch_id))
-                last = {"attempts": made, "last_status": result.status, "last_outcome": outcome,
-                        "last_attempt_time": now}
-                decision = policy.decide(s, made, result.status, result.error, now, item.publish_time)
-                if decision.kind == "delivered":
-                    updates.append({"id": item.id, "state": "delivered", "finished_at": now, **last})
-                elif decision.kind == "retry":
-                    updates.append({"id": item.id, "next_at": decision.at, **last})
-                else:
-                    item.attempts, item.last_status, item.last_outcome, item.last_attempt_time = (
-                        made, result.status, outcome, now)
-                    self._give_up(s, item, decision.reason or policy.MAX_ATTEMPTS_EXCEEDED, now, updates, last)
-        self.outbox.record(self.owner, updates, attempts)
+        if updates or attempts:
+            self.outbox.record(self.owner, updates, attempts)
+        for job in jobs:
+            with self._idle:
+                self._inflight += len(job[1])
+                self._inflight_by_sub[job[0].id.lower()] = self._inflight_by_sub.get(job[0].id.lower(), 0) + len(job[1])
+            future = self.pool.submit(self._send, *job)
+            future.add_done_callback(lambda f, job=job: self._finished(job, now, f))
+
+    def _finished(self, job: tuple, now: float, future: Any) -> None:
+        """A send is over (in a sender thread): queue its result for recording and wake whoever waits."""
+        try:
+            result = future.result()
+        except Exception as exc:  # a bug of ours while sending: the attempt failed, the event is kept
+            log.exception("sending failed")
+            result = Result(None, "other", f"{type(exc).__name__}: {exc}", 0.0)
+        with self._idle:
+            self._done.append((job, now, result))
+            self._idle.notify_all()
+        self._wake.set()
+
+    def _record_done(self) -> int:
+        """Apply the retry policy to the finished sends and write it all in one transaction."""
+        finished = []
+        while True:
+            try:
+                finished.append(self._done.popleft())
+            except IndexError:
+                break
+        if not finished:
+            return 0
+        updates: list[dict] = []
+        attempts: list[tuple] = []
+        count = 0
+        try:
+            for (s, batch_items, _events_sent, _url), now, result in finished:
+                batch_id = uuid.uuid4().hex[:12] if len(batch_items) > 1 else None
+                outcome = policy.outcome_for(result.status, result.error)
+                for item in batch_items:
+                    made = item.attempts + 1
+                    attempts.append((item.id, made, now, result.status, outcome, round(result.duration_ms, 3),
+                                     result.detail, batch_id))
+                    last = {"attempts": made, "last_status": result.status, "last_outcome": outcome,
+                            "last_attempt_time": now}
+                    decision = policy.decide(s, made, result.status, result.error, now, item.publish_time)
+                    if decision.kind == "delivered":
+                        updates.append({"id": item.id, "state": "delivered", "finished_at": now, **last})
+                    elif decision.kind == "retry":
+                        updates.append({"id": item.id, "next_at": decision.at, **last})
+                    else:
+                        item.attempts, item.last_status, item.last_outcome, item.last_attempt_time = (
+                            made, result.status, outcome, now)
+                        self._give_up(s, item, decision.reason or policy.MAX_ATTEMPTS_EXCEEDED, now, updates, last)
+            self.outbox.record(self.owner, updates, attempts)
+        finally:
+            with self._idle:
+                for (s, batch_items, _e, _u), _now, _r in finished:
+                    count += len(batch_items)
+                    key = s.id.lower()
+                    self._inflight -= len(batch_items)
+                    left = self._inflight_by_sub.get(key, 0) - len(batch_items)
+                    if left > 0:
+                        self._inflight_by_sub[key] = left
+                    else:
+                        self._inflight_by_sub.pop(key, None)
+                self._idle.notify_all()
+        return count
 
     def _send(self, s: Settings, items: list[Item], events: list[dict], url: str | None) -> Result:
         if url is None:

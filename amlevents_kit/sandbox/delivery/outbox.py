@@ -185,35 +185,43 @@ class Outbox:
                  for s, e, ev, st, now, reason in rows])
 
     def claim(self, owner: str, now: float, lease_seconds: float, limit: int,
-              limit_for: Callable[[str], int] | None = None) -> list[Item]:
+              limit_for: Callable[[str], int] | None = None) -> tuple[list[Item], bool]:
         """Lease up to ``limit`` rows whose next step is due at sandbox time ``now``.
 
         With ``limit_for``, each subscription gets at most ``limit_for(subscription_id)`` rows: enough to
         keep the senders busy, few enough that a round stays short and a killed engine leaves few
-        deliveries in doubt.
+        deliveries in doubt. Also returns whether a limit held rows back (more may be due).
         """
         wall = time.time()
         due = ("state IN ('pending', 'deadlettering') AND next_at <= ? AND (lease_until IS NULL OR lease_until < ?)")
         with self._transaction() as db:
             rows: list[tuple] = []
+            saturated = False
             if limit_for is not None:
                 subs = [r[0] for r in db.execute("SELECT subscription_id FROM delivery_subscriptions").fetchall()]
                 if subs:  # start with a different subscription each round, so none waits behind the others
                     self._rotation = (self._rotation + 1) % len(subs)
                     subs = subs[self._rotation:] + subs[:self._rotation]
-                for sub in subs:
+                for sub in subs:  # (every pending row's subscription body is written with the row, by add())
+                    if len(rows) >= limit:
+                        saturated = True
+                        break
                     n = min(limit_for(sub), limit - len(rows))
                     if n <= 0:
-                        break
-                    rows += db.execute(f"SELECT {_ITEM_COLUMNS} FROM delivery_items WHERE subscription_id = ? AND "
-                                       f"{due} ORDER BY next_at, id LIMIT ?", (sub, now, wall, n)).fetchall()
-            if not rows:  # rows of a subscription the engine has no body for are claimed (and dropped) here
+                        saturated = True
+                        continue
+                    got = db.execute(f"SELECT {_ITEM_COLUMNS} FROM delivery_items WHERE subscription_id = ? "
+                                     f"AND {due} ORDER BY next_at, id LIMIT ?", (sub, now, wall, n)).fetchall()
+                    saturated = saturated or len(got) == n
+                    rows += got
+            else:
                 rows = db.execute(f"SELECT {_ITEM_COLUMNS} FROM delivery_items WHERE {due} ORDER BY next_at, id "
                                   "LIMIT ?", (now, wall, limit)).fetchall()
+                saturated = len(rows) == limit
             if rows:
                 db.executemany("UPDATE delivery_items SET lease_owner = ?, lease_until = ? WHERE id = ?",
                                [(owner, wall + lease_seconds, r[0]) for r in rows])
-        return [_item(r) for r in rows]
+        return [_item(r) for r in rows], saturated
 
     def record(self, owner: str, updates: list[dict], attempts: list[tuple]) -> None:
         """Write the results of a round: item updates (only if still leased by us) and attempt rows."""
