@@ -150,6 +150,21 @@ class ResourcesBackend:
         self.subscription(subscription)
         return self.store.list(type=GROUP_TYPE)
 
+    def list_group_resources(self, subscription: str, name: str, resource_type: str | None = None) -> list[dict]:
+        """The top-level resources in a group (``resources.list_by_resource_group``), oldest first."""
+        self.get_group(subscription, name)
+        prefix = self.group_id(defaults.SUBSCRIPTION_ID, name).lower() + "/providers/"
+        out = []
+        for body in self.store.list(under=self.group_id(defaults.SUBSCRIPTION_ID, name)):
+            rid, rtype = body.get("id", ""), body.get("type", "")
+            rest = rid.lower()[len(prefix):].split("/") if rid.lower().startswith(prefix) else []
+            if len(rest) != 3 or rtype.count("/") != 1:
+                continue
+            if resource_type and rtype.lower() != resource_type.lower():
+                continue
+            out.append({k: body[k] for k in ("id", "name", "type", "location", "tags", "kind", "sku") if k in body})
+        return out
+
     def delete_group(self, subscription: str, name: str) -> bool:
         self.get_group(subscription, name)
         return self.store.delete(self.group_id(defaults.SUBSCRIPTION_ID, name))

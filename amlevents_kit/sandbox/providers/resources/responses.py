@@ -54,6 +54,18 @@ class ResourcesResponses:
     def get_group(self, request: Request, subscription: str, resource_group: str) -> Response:
         return Response(200, self.backend.get_group(subscription, resource_group))
 
+    def list_group_resources(self, request: Request, subscription: str, resource_group: str) -> Response:
+        import re
+        wanted = None
+        flt = request.query.get("$filter") or ""
+        if flt:
+            match = re.fullmatch(r"\s*resourceType\s+eq\s+'([^']+)'\s*", flt, re.IGNORECASE)
+            if not match:
+                from ...arm.errors import invalid_value
+                raise invalid_value("$filter", flt, "resourceType eq '<Namespace>/<type>' (the sandbox's subset)")
+            wanted = match.group(1)
+        return Response(200, {"value": self.backend.list_group_resources(subscription, resource_group, wanted)})
+
     def head_group(self, request: Request, subscription: str, resource_group: str) -> Response:
         exists = self.backend.store.get(self.backend.group_id(subscription, resource_group)) is not None
         return Response(204 if exists else 404)

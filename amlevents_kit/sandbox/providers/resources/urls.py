@@ -23,6 +23,7 @@ def routes(r: ResourcesResponses) -> list[Route]:
         Route("GET", SUB + r"/resourceGroups", r.list_groups),
         Route("GET", group, r.get_group),
         Route("HEAD", group, r.head_group),
+        Route("GET", group + r"/resources", r.list_group_resources),
         Route("PUT", group, r.put_group),
         Route("DELETE", group, r.delete_group),
     ]
