@@ -148,6 +148,7 @@ class EventGridBackend:
             value = get_ci(spec, key, _MISSING)
             if value is not _MISSING:
                 merged[key] = value
+        _keep_endpoint_url(merged.get("destination"), old["properties"].get("destination"))
         stored, warnings = self._build_properties(merged, where)
         return self._save(where, old, stored, warnings), warnings
 
@@ -658,6 +659,21 @@ class EventGridBackend:
 
 
 _MISSING = object()
+
+
+def _keep_endpoint_url(new: Any, old: Any) -> None:
+    """A PATCH of a webhook destination without ``endpointUrl`` keeps the stored one.
+
+    GET never returns ``endpointUrl`` (a secret), so clients that send the destination back —
+    ``az eventgrid event-subscription update`` does — cannot include it.
+    """
+    if not (isinstance(new, dict) and isinstance(old, dict)):
+        return
+    if str(get_ci(new, "endpointType", "")).lower() != str(old.get("endpointType", "")).lower():
+        return
+    new_props, old_props = get_ci(new, "properties"), old.get("properties") or {}
+    if isinstance(new_props, dict) and get_ci(new_props, "endpointUrl") is None and "endpointUrl" in old_props:
+        new_props["endpointUrl"] = old_props["endpointUrl"]
 
 
 def public_body(body: dict, *, keep_secrets: bool = False, nested_topic: bool = False) -> dict:

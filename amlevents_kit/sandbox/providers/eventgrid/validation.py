@@ -274,7 +274,10 @@ def check_filter(value: Any, *, allowed_types: tuple[str, ...] | None, topic_typ
                                   f"'{topic_type}'; allowed: {', '.join(allowed_types)}.")
     out: dict[str, Any] = {}
     if spec.included_event_types is not None:
-        out["includedEventTypes"] = list(spec.included_event_types)
+        # Stored as the topic type spells them: filters match event types exactly, so a differently
+        # cased type accepted here would otherwise never match.
+        known = {t.lower(): t for t in (allowed_types or ())}
+        out["includedEventTypes"] = [known.get(t.lower(), t) for t in spec.included_event_types]
     out["subjectBeginsWith"] = spec.subject_begins_with or ""
     out["subjectEndsWith"] = spec.subject_ends_with or ""
     out["isSubjectCaseSensitive"] = spec.is_subject_case_sensitive
