@@ -42,7 +42,9 @@ BAD_STRINGS = ["NotAnAllowedValue", "", " ", "ü名前-🙂", "\ud800", "\x00", 
 ODD_API_VERSIONS = ["", "abc", "9999-99-99", "2025-02-15-preview", "1" * 300, "ü", "2025-02-15&x=1"]
 ODD_QUERY = [("$top", "-1"), ("$top", "abc"), ("$top", "99999999999999999999999"), ("$top", "0"),
              ("$filter", "name eq 'x' or 1=1'"), ("$filter", "ü" * 50), ("$skipToken", "!!!"),
-             ("$skiptoken", "a" * 2000), ("$expand", "everything"), ("timeout", "-5")]
+             ("$skiptoken", "a" * 2000), ("$expand", "everything"), ("timeout", "-5"), ("id", "../.."),
+             ("token", "ü" * 10), ("sig", "x" * 5000), ("restype", "container"), ("comp", "list"),
+             ("x", "&" * 100)]
 
 
 def _paths(obj: Any, prefix: tuple = ()) -> list[tuple]:

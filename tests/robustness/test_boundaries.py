@@ -195,6 +195,36 @@ def test_scoring_server_listens_on_loopback_only(sandbox) -> None:
     assert_loopback_only(int(base.rsplit(":", 1)[1]), "the ML scoring server")
 
 
+def test_the_serve_command_listens_on_loopback_only(tmp_path: Path) -> None:
+    """``amlevents-kit sandbox serve`` in its own process: every socket it listens on is loopback."""
+    import subprocess
+    import sys
+    exe = Path(sys.executable).with_name("amlevents-kit")
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "amlevents_kit.cli"]
+    proc = subprocess.Popen([*command, "sandbox", "serve", "--folder", str(tmp_path / "sb"), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read() if proc.poll() is not None else "no output"
+        info = json.loads(line)
+        port = int(info["base_url"].rsplit(":", 1)[1])
+        child = psutil.Process(proc.pid)
+        conns = child.net_connections(kind="inet") if hasattr(child, "net_connections") else child.connections("inet")
+        listeners = {(c.laddr.ip, c.laddr.port) for c in conns if c.status == psutil.CONN_LISTEN}
+        assert (("127.0.0.1", port) in listeners) and {ip for ip, _ in listeners} <= LOOPBACK, listeners
+        for address in other_local_addresses():
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.settimeout(2)
+                assert s.connect_ex((address, port)) != 0, f"the served sandbox answers on {address}:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=20)
+
+
 def test_every_socket_the_sandbox_opens_is_loopback(target) -> None:
     """Whatever servers exist now or later: start every service and the HTTPS server, then look at all."""
     before = listening()
