@@ -106,10 +106,12 @@ class Timeline:
         xs = [(e.time - start).total_seconds() for e in self.entries]
         ax.scatter(xs, [y[e.source] for e in self.entries], s=40, zorder=3,
                    c=[f"C{_RANK.get(e.source, 0)}" for e in self.entries])
-        for x, e in zip(xs, self.entries):
-            if e.source in ("event", "mail", "model", "deployment"):
-                ax.annotate(e.what[:38], (x, y[e.source]), textcoords="offset points", xytext=(3, 6),
-                            fontsize=7, rotation=20)
+        shown = [(x, e) for x, e in zip(xs, self.entries) if e.source in ("event", "mail", "model", "deployment")]
+        per_lane: dict[str, int] = {}
+        for x, e in shown:  # alternate above/below within a lane, so close neighbours do not overlap
+            i = per_lane[e.source] = per_lane.get(e.source, -1) + 1
+            ax.annotate(_label(e), (x, y[e.source]), textcoords="offset points", xytext=(4, 7 if i % 2 else -13),
+                        fontsize=7)
         ax.set_yticks(list(y.values()), list(y))
         ax.set_xlabel("seconds since the first entry")
         ax.set_ylim(-0.7, len(lanes) - 0.2)
@@ -122,6 +124,16 @@ class Timeline:
 
     def _repr_html_(self) -> str:
         return self.table().to_html(index=False, escape=True)
+
+
+def _label(e: Entry) -> str:
+    """A short label for the plot: the event type, the mail's subject, the model or deployment name."""
+    if e.source == "event":
+        return e.what.split(" ", 1)[0]
+    if e.source == "mail":
+        subject = e.what.split(": ", 1)[-1]
+        return "mail: " + (subject if len(subject) <= 30 else subject[:29] + "…")
+    return e.what.split(" ")[1]
 
 
 def collect(target: Any, *, since: Any = None, event_types: Iterable[str] | None = None,

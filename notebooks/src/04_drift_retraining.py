@@ -70,6 +70,7 @@ print(report.table[["feature", "kind", "metric", "value", "threshold", "drifted"
 # The bars against their thresholds, and the distributions of the three most drifted features:
 
 # %%
+# %matplotlib inline
 report.plot()
 
 # %%

@@ -201,6 +201,7 @@ print(tl.text())
 # The same on a time axis: one lane per source (how long each step took depends on the machine):
 
 # %%
+# %matplotlib inline
 tl.plot()
 
 # %% [markdown]
