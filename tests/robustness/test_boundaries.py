@@ -438,7 +438,9 @@ def _saved_outputs(notebook: dict) -> list[tuple[str, str]]:
     for i, cell in enumerate(notebook.get("cells", [])):
         for o in cell.get("outputs", []):
             parts = ["".join(o["text"]) if isinstance(o.get("text"), list) else str(o.get("text", ""))]
-            for value in (o.get("data") or {}).values():
+            for mime, value in (o.get("data") or {}).items():
+                if mime.startswith("image/") and mime != "image/svg+xml":
+                    continue  # base64 pixels: any 32 characters of it look like a key
                 parts.append("".join(value) if isinstance(value, list) else json.dumps(value))
             parts.append("\n".join(o.get("traceback", [])))
             out.append((f"cell {i}", "\n".join(parts)))
@@ -475,8 +477,9 @@ def test_the_secret_scanner_finds_what_it_looks_for() -> None:
     ]}
     found = find_secrets(leaky)
     assert {f.split(":")[0] for f in found} == {"cell 0", "cell 1", "cell 2", "cell 3"}, found
-    clean = {"metadata": {}, "cells": [{"cell_type": "code", "outputs": [{"output_type": "stream", "text": [
-        "UndeliverableDueToHttpBadRequest 0123456789abcdef0123456789abcdef models/churn:3\n"]}]}]}
+    clean = {"metadata": {}, "cells": [{"cell_type": "code", "outputs": [
+        {"output_type": "stream", "text": ["UndeliverableDueToHttpBadRequest 0123456789abcdef0123456789abcdef\n"]},
+        {"output_type": "display_data", "data": {"image/png": base64.b64encode(secrets.token_bytes(3000)).decode()}}]}]}
     assert find_secrets(clean) == []
 
 
