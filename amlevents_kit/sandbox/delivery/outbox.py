@@ -194,21 +194,29 @@ class Outbox:
         """
         wall = time.time()
         due = ("state IN ('pending', 'deadlettering') AND next_at <= ? AND (lease_until IS NULL OR lease_until < ?)")
+        if self.store.execute(f"SELECT 1 FROM delivery_items WHERE {due} LIMIT 1", (now, wall)).fetchone() is None:
+            return [], False  # nothing due: no write transaction
+        limits: dict[str, int] = {}
+        saturated = False
+        if limit_for is not None:
+            subs = [r[0] for r in self.store.execute("SELECT subscription_id FROM delivery_subscriptions").fetchall()]
+            if subs:  # start with a different subscription each round, so none waits behind the others
+                self._rotation = (self._rotation + 1) % len(subs)
+                subs = subs[self._rotation:] + subs[:self._rotation]
+            for sub in subs:
+                limits[sub] = limit_for(sub)
+            saturated = any(n <= 0 for n in limits.values())
+            if not any(n > 0 for n in limits.values()):
+                return [], saturated  # every subscription has enough in flight: no write transaction
         with self._transaction() as db:
             rows: list[tuple] = []
-            saturated = False
             if limit_for is not None:
-                subs = [r[0] for r in db.execute("SELECT subscription_id FROM delivery_subscriptions").fetchall()]
-                if subs:  # start with a different subscription each round, so none waits behind the others
-                    self._rotation = (self._rotation + 1) % len(subs)
-                    subs = subs[self._rotation:] + subs[:self._rotation]
-                for sub in subs:  # (every pending row's subscription body is written with the row, by add())
+                for sub, cap in limits.items():  # (a pending row's subscription body is written with it)
                     if len(rows) >= limit:
                         saturated = True
                         break
-                    n = min(limit_for(sub), limit - len(rows))
+                    n = min(cap, limit - len(rows))
                     if n <= 0:
-                        saturated = True
                         continue
                     got = db.execute(f"SELECT {_ITEM_COLUMNS} FROM delivery_items WHERE subscription_id = ? "
                                      f"AND {due} ORDER BY next_at, id LIMIT ?", (sub, now, wall, n)).fetchall()
