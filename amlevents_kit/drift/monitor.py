@@ -2,7 +2,8 @@
 
 Azure ML v1 dataset monitors (``DataDriftDetector``) raised this event; they were retired on
 2025-09-01, and Azure ML v2 model monitoring raises no drift event at all (a breached v2 signal only
-fails its monitoring run). Nothing else turns a drift result into an event, so this does::
+fails its monitoring run: a RunStatusChanged of that run). Nothing else turns a drift result into an
+event, so this does::
 
     monitor = DriftMonitor(target, "churn-drift", baseline=training_frame, threshold=0.1)
     run = monitor.run(new_batch, target_dataset_id="azureml://datastores/.../batch-07.csv")

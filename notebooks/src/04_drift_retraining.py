@@ -113,7 +113,8 @@ print(form.result.verdict())
 #
 # **Why a bridge is needed.** The service that raised it, Azure ML v1 **dataset monitors**, was retired on
 # 2025-09-01. Azure ML v2 **model monitoring** computes drift too, but raises *no* drift event: a breached signal
-# only fails its monitoring run (and Microsoft's docs say not to pick "Dataset drift detected", which is v1-only).
+# only fails its monitoring run, which Event Grid reports as a `RunStatusChanged` of that run (Microsoft's docs say
+# not to pick "Dataset drift detected", which is v1-only).
 # `drift.DriftMonitor` closes the gap: a named monitor with a baseline and a rule; each `run()` scores a batch and,
 # when it drifted, raises the event. In the sandbox the monitor belongs to the workspace and raises the event on
 # the **workspace topic**, exactly where a v1 monitor did; on Azure it publishes it to a **custom Event Grid topic**
