@@ -123,8 +123,7 @@ def upload_data(target: Any, data: pd.DataFrame | str | Path, path: str) -> str:
         credential: Any = None  # the sandbox's blob store checks no key
         kwargs = {"transport": transport_for(account_url)}  # routed by target.ml_client() above
     else:
-        from azure.identity import DefaultAzureCredential
-        credential, kwargs = DefaultAzureCredential(), {}
+        credential, kwargs = target.credential, {}  # Entra ID (DefaultAzureCredential by default)
     blob = BlobClient(account_url, store.container_name, path.strip("/"), credential=credential, **kwargs)
     blob.upload_blob(payload, overwrite=True)
     return datastore_uri(path, store.name)
