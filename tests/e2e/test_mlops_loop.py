@@ -128,3 +128,15 @@ def test_timeline_of_deliveries_keeps_retries_and_only_the_named_subscriptions(t
         ("delivery", "ModelRegistered -> ours: 200 Delivered", "attempt 2")]
     assert tl.table()["t+ (s)"].tolist()[-1] == 30.0
     assert len(timeline.collect(target, event_types=["ModelDeployed"])) == 0
+
+
+def test_timeline_orders_ties_by_cause_and_reads_azure_times():
+    t = timeline._when("2026-11-25T20:00:00.1234567Z")       # Azure writes 7 fractional digits
+    assert t == datetime(2026, 11, 25, 20, 0, 0, 123456, tzinfo=timezone.utc)
+    assert timeline._when(datetime(2026, 1, 1)).tzinfo is timezone.utc and timeline._when(None) is None
+    same = t
+    tl = timeline.Timeline([timeline.Entry(same, "mail", "m"), timeline.Entry(same, "delivery", "d"),
+                            timeline.Entry(same, "event", "e"), timeline.Entry(same - timedelta(seconds=1), "job", "j")])
+    assert [e.what for e in tl] == ["j", "e", "d", "m"]       # an event before its delivery before its mail
+    assert tl.text(times=True).splitlines()[1] == " 2. t+   1.00s  event      e"
+    assert len(timeline.Timeline([]).table()) == 0 and timeline.Timeline([]).plot().axes[0].get_title() == "nothing happened"
