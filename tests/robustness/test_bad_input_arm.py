@@ -629,3 +629,118 @@ def test_the_delivery_receiver_answers_an_empty_validation_batch_with_a_400() ->
         assert answer.status_code == 400, answer.text[:200]
     finally:
         receiver.stop()
+
+
+# -- a deployed model's scoring URI: hostile scoring requests --------------------------------------------------
+
+SCORING_KNOWN = {
+    r"RecursionError": "ml: the scoring server answers a 10k-deep JSON body with a 500 (RecursionError), not a 400",
+    r"(ValueError|TypeError)": "ml: a scoring request whose data or columns pandas or the model cannot take "
+                               "(strings, a dict, columns that are lists or numbers) answers 500 with their "
+                               "ValueError/TypeError; the kit's rule (and MLflow's own scoring server) says 400",
+}
+
+
+@pytest.fixture(scope="module")
+def scoring(tmp_path_factory):
+    """An MLflow scikit-learn model deployed on an endpoint of a fresh sandbox: (scoring URI, key, columns)."""
+    pytest.importorskip("azure.ai.ml")
+    import pickle
+    from azure.ai.ml.constants import AssetTypes
+    from azure.ai.ml.entities import ManagedOnlineDeployment, ManagedOnlineEndpoint, Model
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from amlevents_kit import connect
+    from amlevents_kit.providers import ensure_providers
+    folder = tmp_path_factory.mktemp("scoring")
+    target = connect(folder=folder / "sandbox")
+    try:
+        ensure_providers(target, quiet=True)
+        ml = target.ml_client()
+        X, y = load_iris(return_X_y=True, as_frame=True)
+        model_dir = folder / "model"
+        model_dir.mkdir()
+        with (model_dir / "model.pkl").open("wb") as fh:
+            pickle.dump(LogisticRegression(max_iter=300).fit(X, y), fh)
+        (model_dir / "MLmodel").write_text(
+            "flavors:\n  python_function:\n    loader_module: mlflow.sklearn\n    model_path: model.pkl\n"
+            "    predict_fn: predict\n  sklearn:\n    pickled_model: model.pkl\n    serialization_format: pickle\n")
+        model = ml.models.create_or_update(Model(path=str(model_dir), name="rb-iris", type=AssetTypes.MLFLOW_MODEL))
+        ml.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name="rb-ep", auth_mode="key")).result()
+        ml.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
+            name="blue", endpoint_name="rb-ep", model=f"azureml:rb-iris:{model.version}",
+            instance_type="Standard_DS3_v2", instance_count=1)).result()
+        endpoint = ml.online_endpoints.get("rb-ep")
+        endpoint.traffic = {"blue": 100}
+        endpoint = ml.online_endpoints.begin_create_or_update(endpoint).result()
+        yield endpoint.scoring_uri, ml.online_endpoints.get_keys("rb-ep").primary_key, list(X.columns)
+    finally:
+        target.sandbox.close()
+
+
+@st.composite
+def scoring_requests(draw, columns: list[str]) -> tuple[bytes, str]:
+    good = {"input_data": {"columns": columns, "index": [0], "data": [[5.1, 3.5, 1.4, 0.2]]}}
+    shape = draw(st.sampled_from(["good", "mutated", "mutated", "non_json", "top_level", "other_keys"]))
+    if shape == "good":
+        return json.dumps(good).encode(), "a good request"
+    if shape == "non_json":
+        body = draw(st.one_of(st.sampled_from(NON_JSON), st.binary(max_size=80)))
+        return body, f"non-JSON {body[:30]!r}"
+    if shape == "top_level":
+        value = draw(st.sampled_from(TOP_LEVEL))
+        return json.dumps(value).encode(), f"top-level {value!r:.30}"
+    if shape == "other_keys":
+        key = draw(st.sampled_from(["dataframe_split", "dataframe_records", "inputs", "instances", "data", "ü"]))
+        value = draw(st.sampled_from(WRONG_TYPES + [[[1, 2, 3, 4]], {"columns": columns, "data": [[1, 2, 3, 4]]}]))
+        return json.dumps({key: value}).encode(), f"{key} = {json.dumps(value)[:30]}"
+    path = draw(st.sampled_from(_paths(good)))
+    value = draw(st.sampled_from(WRONG_TYPES + BAD_STRINGS[:4] + [None]))
+    return _dumps(_set(good, path, value)), f"{'.'.join(map(str, path))} = {json.dumps(value)[:30]}"
+
+
+def test_the_scoring_uri_survives_bad_requests(scoring) -> None:
+    """What a broken client can POST to a deployed model: a 4xx (or a prediction), never a 500 or a hang."""
+    import httpx
+    uri, key, columns = scoring
+    failures: list[str] = []
+    with httpx.Client(timeout=CALL_DEADLINE, headers={"Authorization": f"Bearer {key}",
+                                                      "Content-Type": "application/json"}) as client:
+        @FUZZ
+        @given(scoring_requests(columns))
+        def one(req) -> None:
+            body, what = req
+            try:
+                answer = client.post(uri, content=body)
+                status = answer.status_code
+                problems = [f"status {status}: {answer.text[:160]}"] if status >= 500 else []
+            except httpx.TimeoutException:
+                status, problems = None, [f"no answer within {CALL_DEADLINE:.0f} s (a hang)"]
+            known = [p for p in problems if any(re.search(k, p) for k in SCORING_KNOWN)]
+            TALLY.record("scoring::POST {scoring_uri}", status, problems, what, known=len(known))
+            if len(known) < len(problems):
+                failures.append(f"{'; '.join(problems)} <- {what}")
+
+        one()
+    assert not failures, "\n".join(failures[:10])
+
+
+@pytest.mark.xfail(strict=True, reason=SCORING_KNOWN["RecursionError"])
+def test_scoring_a_deep_body_is_a_400(scoring) -> None:
+    import httpx
+    uri, key, _ = scoring
+    answer = httpx.post(uri, content=b"[" * DEEP + b"]" * DEEP, headers={"Authorization": f"Bearer {key}"},
+                        timeout=CALL_DEADLINE)
+    assert answer.status_code == 400, answer.text[:200]
+
+
+@pytest.mark.xfail(strict=True, reason=SCORING_KNOWN["(ValueError|TypeError)"])
+@pytest.mark.parametrize("data, columns", [([["a", "b", "c", "d"]], None), ({"a": 1}, None),
+                                           ([[1, 2, 3, 4]], [[1], [2], [3], [4]])],
+                         ids=["strings", "a dict", "columns of lists"])
+def test_scoring_data_the_model_cannot_take_is_a_400(scoring, data, columns) -> None:
+    import httpx
+    uri, key, good_columns = scoring
+    answer = httpx.post(uri, json={"input_data": {"columns": columns or good_columns, "index": [0], "data": data}},
+                        headers={"Authorization": f"Bearer {key}"}, timeout=CALL_DEADLINE)
+    assert answer.status_code == 400, answer.text[:200]
