@@ -93,6 +93,8 @@ class DeliveryEngine:
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="sandbox-delivery", daemon=True)
         self._thread.start()
+        self._checkpointer = threading.Thread(target=self._checkpoint, name="sandbox-delivery-wal", daemon=True)
+        self._checkpointer.start()
 
     def stop(self) -> None:
         """Finish the round in progress, stop the worker and give back any lease."""
@@ -101,6 +103,9 @@ class DeliveryEngine:
         if self._thread is not None:
             self._thread.join(timeout=self.response_timeout + 5)
             self._thread = None
+        if getattr(self, "_checkpointer", None) is not None:
+            self._checkpointer.join(timeout=5)
+            self._checkpointer = None
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
@@ -257,6 +262,15 @@ class DeliveryEngine:
                 continue
             if not self._wake.wait(self._idle_wait()):
                 self._maybe_due = True  # time passed: a retry may be due, or another process wrote rows
+
+    def _checkpoint(self) -> None:
+        """Copy the write-ahead log into the database often, off the delivery path, so that commits on
+        the delivery path rarely pay for a large checkpoint (they do one past 1000 pages of log)."""
+        while not self._stopping.wait(0.5):
+            try:
+                self.sandbox.store.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except Exception:
+                log.debug("checkpoint skipped", exc_info=True)
 
     def _idle_wait(self) -> float:
         due = self.outbox.next_due()

@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS delivery_attempts (
     batch TEXT
 );
 CREATE INDEX IF NOT EXISTS delivery_attempts_item ON delivery_attempts(item_id);
+CREATE INDEX IF NOT EXISTS delivery_attempts_interrupted ON delivery_attempts(item_id) WHERE outcome = 'Interrupted';
 CREATE TABLE IF NOT EXISTS delivery_subscriptions (
     subscription_id TEXT PRIMARY KEY,   -- lower-cased
     body TEXT NOT NULL,                 -- the ARM body last submitted with
@@ -256,12 +257,14 @@ class Outbox:
         wall = time.time()
         owners = [r[0] for r in self.store.execute(
             "SELECT DISTINCT lease_owner FROM delivery_items WHERE lease_owner IS NOT NULL").fetchall()]
-        dead = [o for o in owners if o != own and not _owner_alive(o)]
+        if not owners:
+            return 0
+        dead = {o for o in owners if o != own and not _owner_alive(o)}
         with self._transaction() as db:
-            rows = db.execute(
-                "SELECT id, attempts, state FROM delivery_items WHERE lease_owner IS NOT NULL AND "
-                f"(lease_until < ? OR lease_owner IN ({','.join('?' * len(dead)) or 'NULL'}))",
-                [wall, *dead]).fetchall()
+            rows = [(i, attempts, state) for i, attempts, state, owner, until in db.execute(
+                "SELECT id, attempts, state, lease_owner, lease_until FROM delivery_items "
+                "INDEXED BY delivery_items_lease WHERE lease_owner IS NOT NULL").fetchall()
+                if owner in dead or until < wall]
             if not rows:
                 return 0
             db.executemany(
