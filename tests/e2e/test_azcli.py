@@ -105,6 +105,7 @@ def test_provider_register_and_show(az):
     rm = az.target.client(ResourceManagementClient)
     ns = "Microsoft.EventGrid"
     assert rm.providers.get(ns).registration_state == "NotRegistered"
+    az.target.sandbox.clock.freeze()  # a slow az start on a busy machine must not finish the registration
 
     registered = az.run("provider", "register", "--namespace", ns)
     assert registered.returncode == 0, registered.stderr
@@ -118,6 +119,7 @@ def test_provider_register_and_show(az):
     shown = az.run("provider", "show", "--namespace", ns, "--query", "registrationState")
     assert (shown.returncode, shown.json) == (0, "Registered")
     assert rm.providers.get(ns).registration_state == "Registered"
+    az.target.sandbox.clock.follow_wall_clock()
     assert hosts_reached(az) == {"127.0.0.1"}
 
 
