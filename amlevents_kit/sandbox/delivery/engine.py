@@ -70,6 +70,7 @@ class DeliveryEngine:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._checkpointer: threading.Thread | None = None
         # Sends run on the pool while the worker claims more: in-flight counts (items, per subscription)
         # and the finished sends waiting to be recorded, all under ``_idle``.
         self._inflight = 0
@@ -97,13 +98,13 @@ class DeliveryEngine:
         self._checkpointer.start()
 
     def stop(self) -> None:
-        """Finish the round in progress, stop the worker and give back any lease."""
+        """Stop the worker, let the sends in flight finish and record them, give back any lease."""
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=self.response_timeout + 5)
             self._thread = None
-        if getattr(self, "_checkpointer", None) is not None:
+        if self._checkpointer is not None:
             self._checkpointer.join(timeout=5)
             self._checkpointer = None
         if self._pool is not None:
