@@ -168,6 +168,11 @@ def _read_clause(index: int, item: Any) -> AdvancedClause:
         raise FilterValidationError(where, f"expected an advanced filter object, got {json_type(item)}")
     get = _getter(item)
     op = get("operatorType")
+    if not isinstance(op, str):  # a list or an object is unhashable: name the field instead of failing
+        raise FilterValidationError(
+            f"{where}.operatorType", f"expected an operator name (a string), got {json_type(op)}; "
+                                     f"allowed: {', '.join(OPERATORS)}"
+        )
     if op not in OPERATORS:
         raise FilterValidationError(
             f"{where}.operatorType", f"unknown operator {op!r}; allowed: {', '.join(OPERATORS)}"
