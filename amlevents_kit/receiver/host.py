@@ -151,11 +151,18 @@ class Receiver:
         body = await request.body()
         try:
             events = parse_events(body)
-        except EventValidationError as exc:
-            self._record(Delivery(time.time(), "POST", request.url.path, headers, body, status=400, error=str(exc)))
-            return JSONResponse({"error": str(exc)}, status_code=400)
+        except (EventValidationError, RecursionError) as exc:  # RecursionError: JSON nested too deep
+            message = str(exc) if isinstance(exc, EventValidationError) else "body: JSON nested too deeply"
+            self._record(Delivery(time.time(), "POST", request.url.path, headers, body, status=400, error=message))
+            return JSONResponse({"error": message}, status_code=400)
         if headers.get("aeg-event-type") == "SubscriptionValidation" or (
                 len(events) == 1 and events[0].type == SUBSCRIPTION_VALIDATION):
+            if len(events) != 1 or events[0].type != SUBSCRIPTION_VALIDATION:
+                message = ("body: a SubscriptionValidation delivery holds exactly one "
+                           f"{SUBSCRIPTION_VALIDATION}, got {len(events)} event(s)")
+                self._record(Delivery(time.time(), "POST", request.url.path, headers, body, events, status=400,
+                                      error=message))
+                return JSONResponse({"error": message}, status_code=400)
             return self._validation(request.url.path, headers, body, events)
         failure = self._take_failure()
         if failure is not None:

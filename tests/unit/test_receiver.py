@@ -96,6 +96,15 @@ def test_a_failing_handler_answers_500(rx):
 def test_malformed_body_is_a_400(rx):
     r = httpx.post(rx.url, content=b"{not json")
     assert r.status_code == 400 and "not valid JSON" in r.json()["error"]
+    deep = httpx.post(rx.url, content=b"[" * 100_000 + b"]" * 100_000)
+    assert deep.status_code == 400 and "deep" in deep.json()["error"]
+
+
+@pytest.mark.parametrize("body", [[], "two"])
+def test_a_validation_delivery_without_exactly_one_validation_event_is_a_400(rx, body):
+    payload = [] if body == [] else [events.model_registered(topic=WS, model_name="m", model_version="1")] * 2
+    r = post(rx, payload, **{"aeg-event-type": "SubscriptionValidation"})
+    assert r.status_code == 400 and "exactly one" in r.json()["error"]
 
 
 @pytest.mark.parametrize("kwargs,field", [({"status": 42}, "status"), ({"delay": -1}, "delay"),
