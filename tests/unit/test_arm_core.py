@@ -91,12 +91,22 @@ def test_unimplemented_operation_names_itself(sandbox):
     (b"{not json", "could not be deserialized"),
     (b"[1, 2]", "must be a JSON object"),
     (b"", "was empty"),
+    (b'{"a": ' * 500 + b"1" + b"}" * 500, "nested more than 64 levels"),  # parses, but deeper than ARM reads
+    (b"[" * 10_000 + b"]" * 10_000, "could not be deserialized"),
 ])
 def test_malformed_bodies_are_400_invalid_request_content(sandbox, raw, fragment):
     status, _, body = call(sandbox, "PUT", f"/subscriptions/{SUB}/resourcegroups/rg1{API}", raw=raw)
     assert status == 400
     assert body["error"]["code"] == "InvalidRequestContent"
     assert fragment in body["error"]["message"]
+
+
+def test_json_nesting_up_to_the_limit_is_read():
+    body = b'{"a": ' * 63 + b"[1]" + b"}" * 63  # 64 levels
+    value = Request("PUT", "https://management.azure.com/x", {}, body).json()
+    for _ in range(63):
+        value = value["a"]
+    assert value == [1]
 
 
 def test_resource_group_validation_names_the_field(sandbox):

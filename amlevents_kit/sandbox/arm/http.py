@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .errors import ArmError
 
 MAX_BODY_BYTES = 4 * 1024 * 1024  # ARM refuses request bodies over 4 MB
+MAX_JSON_DEPTH = 64  # .NET's JSON readers stop at 64 levels; deeper bodies would hit Python's recursion limit later
 
 
 class CIDict(dict):
@@ -65,10 +66,15 @@ class Request:
                 raise ArmError(400, "InvalidRequestContent", "The request content was empty; a JSON body is required.")
             return {}
         try:
-            return json.loads(self.body)
+            data = json.loads(self.body)
         except (ValueError, RecursionError) as exc:
             raise ArmError(400, "InvalidRequestContent",
                            f"The request content was invalid and could not be deserialized: {exc}.") from None
+        brackets = self.body.count(b"[") + self.body.count(b"{")  # fewer than the limit: cannot be too deep
+        if brackets > MAX_JSON_DEPTH and _depth(data) > MAX_JSON_DEPTH:
+            raise ArmError(400, "InvalidRequestContent", f"The request content is nested more than {MAX_JSON_DEPTH} "
+                                                         f"levels deep; at most {MAX_JSON_DEPTH} are allowed.")
+        return data
 
     def json_object(self, *, required: bool = True) -> dict[str, Any]:
         """The body as a JSON object; a list or a scalar is a 400."""
@@ -77,6 +83,18 @@ class Request:
             raise ArmError(400, "InvalidRequestContent",
                            f"The request content must be a JSON object, not {type(data).__name__}.")
         return data
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON (a scalar is 0), counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 @dataclass
