@@ -180,6 +180,7 @@ def _connect_sandbox(folder: str | Path | None, url: str | None, ca_path: str | 
                              _client_kwargs={"base_url": url.rstrip("/"), "connection_verify": str(ca_path),
                                              "polling_interval": 0, "transport": transport})
     sandbox = Sandbox.open(folder)
+    sandbox.ensure_services()  # after a restart, pending deliveries and jobs resume at once
     return SandboxTarget(**common, sandbox=sandbox,
                          _client_kwargs={"transport": sandbox.transport, "polling_interval": 0})
 
