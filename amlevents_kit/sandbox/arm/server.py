@@ -176,7 +176,8 @@ class SandboxServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="sandbox-https", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="sandbox-https", daemon=True)
         self._thread.start()
         info = {"base_url": self.base_url, "ca_path": str(self.ca_path)}
         (self.sandbox.folder / "server.json").write_text(json.dumps(info))
