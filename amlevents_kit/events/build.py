@@ -176,6 +176,11 @@ def model_deployed(*, topic: str, service_name: str, model_ids: str | list[str],
                    **envelope: Any) -> dict:
     """Build a ModelDeployed event; ``model_ids`` may be a list (sent comma-separated)."""
     if isinstance(model_ids, (list, tuple)):
+        bad = [(i, x) for i, x in enumerate(model_ids) if not isinstance(x, str)]
+        if bad:
+            i, x = bad[0]
+            raise EventValidationError([("model_ids", f"expected model ids as strings like 'name:1'; item {i} "
+                                                      f"is {json_type(x)} {x!r:.60}")])
         model_ids = ",".join(model_ids)
     data = {"serviceName": service_name, "serviceComputeType": service_compute_type,
             "serviceTags": service_tags or {}, "serviceProperties": service_properties or {},

@@ -8,6 +8,7 @@ Data keys are read case-insensitively (the docs show ``ModelName``, the service 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -15,16 +16,26 @@ from typing import Any, ClassVar
 
 from . import types as t
 
+
+def _is_number(value: Any, *, bits: int = 1024) -> bool:
+    """True for a finite JSON number; an integer must fit in ``bits`` bits (1024: a float can hold it)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) < 2 ** bits
+    return isinstance(value, float) and math.isfinite(value)
+
+
 # kind -> (check, "what is allowed" for error messages)
 _KINDS = {
     "string": (lambda v: isinstance(v, str), "a string"),
     "nullable-string": (lambda v: v is None or isinstance(v, str), "a string or null"),
     "version": (
-        lambda v: isinstance(v, str) or (isinstance(v, (int, float)) and not isinstance(v, bool)),
-        "a string or a number",
+        lambda v: isinstance(v, str) or _is_number(v, bits=63),
+        "a string or a number (an integer within 64 bits)",
     ),
     "object": (lambda v: isinstance(v, dict), "a JSON object"),
-    "number": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+    "number": (lambda v: _is_number(v), "a number"),
     "datetime": (lambda v: v is None or (isinstance(v, str) and parse_time(v) is not None),
                  "an ISO 8601 date-time string or null"),
 }
@@ -76,7 +87,7 @@ class _EventData:
         """Return ``(field path, problem)`` pairs for a wire ``data`` dict; empty when valid."""
         if not isinstance(data, dict):
             return [(path, f"expected a JSON object, got {json_type(data)}")]
-        lower = {k.lower(): k for k in data}
+        lower = {k.lower(): k for k in data if isinstance(k, str)}
         problems = []
         for f in cls.fields():
             key, kind = f.metadata["key"], f.metadata["kind"]
@@ -93,7 +104,7 @@ class _EventData:
     @classmethod
     def from_dict(cls, data: dict):
         """Build the typed payload from a wire dict, reading keys case-insensitively; lenient."""
-        lower = {k.lower(): k for k in data}
+        lower = {k.lower(): k for k in data if isinstance(k, str)}
         kwargs, used = {}, set()
         for f in cls.fields():
             wire = lower.get(f.metadata["key"].lower())
@@ -101,9 +112,9 @@ class _EventData:
                 continue
             used.add(wire)
             value = data[wire]
-            if f.metadata["kind"] == "version" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if f.metadata["kind"] == "version" and _is_number(value, bits=63):
                 value = str(int(value)) if float(value).is_integer() else str(value)
-            elif f.metadata["kind"] == "number" and isinstance(value, int) and not isinstance(value, bool):
+            elif f.metadata["kind"] == "number" and isinstance(value, int) and _is_number(value):
                 value = float(value)
             kwargs[f.name] = value
         kwargs["extra"] = {k: v for k, v in data.items() if k not in used}

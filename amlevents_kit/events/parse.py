@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from . import types as t
 from .models import DATA_CLASSES, Event, GenericEventData, json_type, parse_time
-from .validate import EventValidationError, detect_schema, lookup
+from .validate import EventValidationError, detect_schema, load_json, lookup
 
 
 def _from_sdk_object(obj: Any) -> dict | None:
@@ -81,16 +80,8 @@ def parse_events(body: bytes | str | dict | list | Any) -> list[Event]:
     The schema is auto-detected per event. Unknown event types become ``GenericEventData``.
     Data keys are read case-insensitively and ``modelVersion`` may be a string or a number.
     """
-    if isinstance(body, (bytes, bytearray)):
-        try:
-            body = body.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise EventValidationError([("body", f"not UTF-8 text: {exc}")]) from None
-    if isinstance(body, str):
-        try:
-            body = json.loads(body)
-        except json.JSONDecodeError as exc:
-            raise EventValidationError([("body", f"not valid JSON: {exc}")]) from None
+    if isinstance(body, (bytes, bytearray, str)):
+        body = load_json(body, field="body")
     if isinstance(body, list):
         return [_to_event(item, i) for i, item in enumerate(body)]
     return [_to_event(body, None)]

@@ -7,10 +7,24 @@ from typing import Any
 from ...arm.errors import ArmError, invalid_value, missing_field, not_found  # noqa: F401  (re-exported)
 
 
-def invalid_request(field: str, message: str) -> ArmError:
-    """400 InvalidRequest naming the request field at fault (Event Grid's own error code)."""
-    return ArmError(400, "InvalidRequest", f"Invalid event subscription request: {field}: {message}",
+def invalid_request(field: str, message: str, *, about: str = "event subscription") -> ArmError:
+    """400 InvalidRequest naming the request field at fault (Event Grid's own error code).
+
+    ``about`` names what the request is for ("topic", "system topic"), so a topic error does not
+    read as an event subscription error.
+    """
+    return ArmError(400, "InvalidRequest", f"Invalid {about} request: {field}: {message}",
                     details=[{"code": "InvalidRequest", "target": field, "message": message}])
+
+
+def invalid_topic(field: str, message: str, *, kind: str = "topic") -> ArmError:
+    """400 InvalidRequest for a custom topic (or, with ``kind="system topic"``, a system topic)."""
+    return invalid_request(field, message, about=kind)
+
+
+def invalid_system_topic(field: str, message: str) -> ArmError:
+    """400 InvalidRequest for a system topic."""
+    return invalid_request(field, message, about="system topic")
 
 
 def out_of_range(field: str, value: Any, low: int, high: int) -> ArmError:

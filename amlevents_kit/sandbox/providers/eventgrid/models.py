@@ -27,7 +27,7 @@ from ...arm.errors import ArmError
 from ....events.validate import EventValidationError, validate_event
 from ....filters.engine import compile_filter
 from . import catalog
-from .exceptions import (invalid_request, not_found, scope_not_found, subscription_not_found,
+from .exceptions import (invalid_request, invalid_system_topic, invalid_topic, not_found, scope_not_found, subscription_not_found,
                          topic_not_found, unauthorized)
 from .validation import (INPUT_SCHEMAS, check_dead_letter, check_delivery_schema, check_destination,
                          check_expiration, check_filter, check_identity, check_labels, check_name,
@@ -370,30 +370,30 @@ class EventGridBackend:
         check_topic_name(name)
         props = get_ci(spec, "properties")
         if not isinstance(props, dict):
-            raise invalid_request("properties", "the request body needs a 'properties' object with source and topicType.")
+            raise invalid_system_topic("properties", "the request body needs a 'properties' object with source and topicType.")
         source = get_ci(props, "source")
         if not isinstance(source, str) or not source:
-            raise invalid_request("properties.source", "the ARM id of the resource whose events the topic carries "
+            raise invalid_system_topic("properties.source", "the ARM id of the resource whose events the topic carries "
                                                        "(e.g. the workspace id) is required.")
         info = self.resolve_scope(source)
         given = get_ci(props, "topicType")
         if not isinstance(given, str) or given.lower() != info["topicType"].lower():
-            raise invalid_request("properties.topicType",
+            raise invalid_system_topic("properties.topicType",
                                   f"{given!r} does not match the source; for this source it must be '{info['topicType']}'.")
         location = get_ci(spec, "location")
         if not isinstance(location, str) or not location:
-            raise invalid_request("location", "the location is required (the source's location, or 'global').")
+            raise invalid_system_topic("location", "the location is required (the source's location, or 'global').")
         if location.lower() != str(info["location"]).lower():
-            raise invalid_request("location", f"'{location}' differs from the source's location "
+            raise invalid_system_topic("location", f"'{location}' differs from the source's location "
                                               f"'{info['location']}'; a system topic lives where its source does.")
         rid = self.system_topic_id(resource_group, name)
         for other in self.store.list(type=SYSTEM_TOPIC_TYPE):
             if other["properties"]["source"].lower() == info["id"].lower() and other["id"].lower() != rid.lower():
-                raise invalid_request("properties.source", f"the source already has a system topic: {other['id']}; "
+                raise invalid_system_topic("properties.source", f"the source already has a system topic: {other['id']}; "
                                                            "a resource has at most one system topic.")
         tags = get_ci(spec, "tags")
         if tags is not None and (not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values())):
-            raise invalid_request("tags", "expected an object of string values.")
+            raise invalid_system_topic("tags", "expected an object of string values.")
         old = self.store.get(rid)
         body = {"id": rid, "name": name, "type": SYSTEM_TOPIC_TYPE, "location": location, "tags": tags,
                 "properties": {"provisioningState": "Succeeded", "source": info["id"],
@@ -425,11 +425,11 @@ class EventGridBackend:
     @staticmethod
     def _identity(value: Any) -> dict:
         if not isinstance(value, dict):
-            raise invalid_request("identity", "expected a JSON object.")
+            raise invalid_topic("identity", "expected a JSON object.")
         kind = get_ci(value, "type", "None")
         allowed = ("None", "SystemAssigned", "UserAssigned", "SystemAssigned, UserAssigned")
         if kind not in allowed:
-            raise invalid_request("identity.type", f"{kind!r} is not allowed; allowed: {', '.join(allowed)}.")
+            raise invalid_topic("identity.type", f"{kind!r} is not allowed; allowed: {', '.join(allowed)}.")
         out: dict[str, Any] = {"type": kind}
         if "SystemAssigned" in kind:
             out.update(principalId=str(uuid.uuid5(uuid.NAMESPACE_URL, "principal")), tenantId=defaults.TENANT_ID)
@@ -454,22 +454,22 @@ class EventGridBackend:
         check_topic_name(name)
         location = get_ci(spec, "location")
         if not isinstance(location, str) or not location:
-            raise invalid_request("location", "the location is required, e.g. 'eastus'.")
+            raise invalid_topic("location", "the location is required, e.g. 'eastus'.")
         props = get_ci(spec, "properties") or {}
         if not isinstance(props, dict):
-            raise invalid_request("properties", "expected a JSON object.")
+            raise invalid_topic("properties", "expected a JSON object.")
         input_schema = get_ci(props, "inputSchema", "EventGridSchema")
         matched = [s for s in INPUT_SCHEMAS if s.lower() == str(input_schema).lower()]
         if not matched:
-            raise invalid_request("properties.inputSchema",
+            raise invalid_topic("properties.inputSchema",
                                   f"{input_schema!r} is not allowed; allowed: {', '.join(INPUT_SCHEMAS)}.")
         network = get_ci(props, "publicNetworkAccess", "Enabled")
         if network not in ("Enabled", "Disabled", "SecuredByPerimeter"):
-            raise invalid_request("properties.publicNetworkAccess",
+            raise invalid_topic("properties.publicNetworkAccess",
                                   f"{network!r} is not allowed; allowed: Enabled, Disabled, SecuredByPerimeter.")
         local_auth = get_ci(props, "disableLocalAuth", False)
         if not isinstance(local_auth, bool):
-            raise invalid_request("properties.disableLocalAuth", "expected true or false.")
+            raise invalid_topic("properties.disableLocalAuth", "expected true or false.")
         rid = self.topic_id(resource_group, name)
         for other in self.store.list(type=TOPIC_TYPE):
             if other["name"].lower() == name.lower() and other["id"].lower() != rid.lower():
@@ -478,6 +478,8 @@ class EventGridBackend:
         old = self.store.get(rid)
         keys = (old or {}).get(SANDBOX_KEY, {}).get("keys") or {"key1": _new_key(), "key2": _new_key()}
         tags = get_ci(spec, "tags")
+        if tags is not None and (not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values())):
+            raise invalid_topic("tags", "expected an object of string values.")
         body = {"id": rid, "name": name, "type": TOPIC_TYPE, "location": location, "tags": tags,
                 "sku": {"name": "Basic"}, "kind": "Azure",
                 "identity": self._identity(get_ci(spec, "identity") or {"type": "None"}),
@@ -511,7 +513,7 @@ class EventGridBackend:
 
     def regenerate_key(self, subscription: str, resource_group: str, name: str, key_name: Any) -> dict:
         if key_name not in ("key1", "key2"):
-            raise invalid_request("keyName", f"{key_name!r} is not allowed; allowed: key1, key2.")
+            raise invalid_topic("keyName", f"{key_name!r} is not allowed; allowed: key1, key2.")
         with self.store.transaction():
             body = self.get_topic(subscription, resource_group, name)
             body[SANDBOX_KEY]["keys"][key_name] = _new_key()
@@ -531,7 +533,7 @@ class EventGridBackend:
             raise unauthorized("Local authentication (keys and SAS tokens) is disabled for this topic.")
         key = headers.get("aeg-sas-key")
         if key is not None:
-            if any(hmac.compare_digest(key, k) for k in keys.values()):
+            if any(_same_secret(key, k) for k in keys.values()):
                 return
             raise unauthorized("The request authorization key is not authorized for "
                                f"{topic['name']}. The aeg-sas-key does not match key1 or key2 of the topic.")
@@ -549,12 +551,15 @@ class EventGridBackend:
         fields = dict(part.split("=", 1) for part in token.split("&") if "=" in part)
         if not {"r", "e", "s"} <= set(fields):
             raise unauthorized("The SAS token is malformed; expected r=<resource>&e=<expiry>&s=<signature>.")
+        if not token.isascii():  # generate_sas URL-encodes every part; the signature is over ASCII text
+            raise unauthorized("The SAS token is malformed: it must be ASCII, with r, e and s URL-encoded "
+                               "(as azure.eventgrid.generate_sas makes it).")
         unsigned = f"r={fields['r']}&e={fields['e']}"
         given = unquote(fields["s"])
         ok = False
         for k in keys.values():
             digest = hmac.new(base64.b64decode(k), unsigned.encode("ascii"), hashlib.sha256).digest()
-            if hmac.compare_digest(base64.b64encode(digest).decode(), given):
+            if _same_secret(given, base64.b64encode(digest).decode()):
                 ok = True
         if not ok:
             raise unauthorized("The SAS token signature does not match: sign it with key1 or key2 of the topic.")
@@ -711,6 +716,11 @@ def topic_type_of_body(body: dict) -> str:
 
 def _new_key() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _same_secret(given: str, expected: str) -> bool:
+    """Compare a secret from a request with ours in constant time; any text (non-ASCII too) is allowed."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8"))
 
 
 def _parse_sas_expiry(text: str) -> datetime | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import re
 from typing import Any, Callable
 from urllib.parse import quote, urlencode
@@ -11,9 +10,10 @@ from urllib.parse import quote, urlencode
 from ... import defaults
 from ...arm.errors import ArmError
 from ...arm.http import Request, Response
-from ....events.validate import EventValidationError, validate_event
+from ....events.models import json_type
+from ....events.validate import EventValidationError, json_problems, load_json, validate_event
 from . import catalog
-from .exceptions import invalid_request, subscription_not_found
+from .exceptions import invalid_request, invalid_topic, subscription_not_found
 from .models import (KIND, MAX_PUBLISH_BYTES, NS, SANDBOX_KEY, SUBSCRIPTION_TYPE, TOPIC_TYPE,
                      EventGridBackend, public_body)
 
@@ -223,8 +223,12 @@ class EventGridResponses:
     def patch_topic(self, request: Request, subscription: str, resource_group: str, topic: str) -> Response:
         body = self.backend.get_topic(subscription, resource_group, topic)
         patch = request.json_object()
+        given = patch.get("properties")
+        given = {} if given is None else given
+        if not isinstance(given, dict):
+            raise invalid_topic("properties", f"expected a JSON object, got {json_type(given)}.")
         props = dict(body["properties"])
-        props.update({k: v for k, v in (patch.get("properties") or {}).items()})
+        props.update(given)
         spec = {"location": body["location"], "properties": props, "tags": patch.get("tags", body.get("tags")),
                 "identity": patch.get("identity", body.get("identity"))}
         body, _ = self.backend.put_topic(subscription, resource_group, topic, spec)
@@ -314,9 +318,9 @@ class EventGridResponses:
             raise ArmError(413, "PayloadTooLarge", f"The request body is {len(request.body):,} bytes; the maximum "
                                                    f"is 1 MB ({MAX_PUBLISH_BYTES:,} bytes) per publish.")
         try:
-            payload = json.loads(request.body or b"null")
-        except ValueError as exc:
-            raise ArmError(400, "BadRequest", f"The request body is not valid JSON: {exc}.") from None
+            payload = load_json(request.body or b"null")
+        except EventValidationError as err:
+            raise ArmError(400, "BadRequest", f"The request body is not valid: {err}.") from None
         if isinstance(payload, dict):
             payload = [payload]
         if not isinstance(payload, list) or not payload:
@@ -331,6 +335,9 @@ class EventGridResponses:
         if not isinstance(event, dict):
             raise ArmError(400, "BadRequest", f"{where}: each event must be a JSON object.")
         if schema == "CustomEventSchema":
+            not_text = json_problems(event)  # e.g. a lone surrogate: stored and delivered as UTF-8, it would fail
+            if not_text:
+                raise ArmError(400, "BadRequest", f"{where}.{not_text[0][0]}: {not_text[0][1]}.")
             return event
         want = "EventGridSchema" if schema == "EventGridSchema" else "CloudEventSchemaV1_0"
         try:

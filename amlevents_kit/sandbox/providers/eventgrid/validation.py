@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ....filters.spec import FilterValidationError, validate_filter
-from .exceptions import invalid_request, not_one_of, out_of_range
+from .exceptions import invalid_request, invalid_topic, not_one_of, out_of_range
 
 NAME_RE = re.compile(r"^[A-Za-z0-9-]{3,64}$")
 TOPIC_NAME_RE = re.compile(r"^[A-Za-z0-9-]{3,50}$")
@@ -118,7 +118,7 @@ def check_name(name: str) -> str:
 
 def check_topic_name(name: str) -> str:
     if not TOPIC_NAME_RE.match(name or ""):
-        raise invalid_request("topicName",
+        raise invalid_topic("topicName",
                               f"'{name}' is invalid; a topic name has 3 to 50 characters: letters, digits and '-'.")
     return name
 
