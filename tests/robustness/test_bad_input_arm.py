@@ -226,15 +226,6 @@ class Known:
 
 
 KNOWN = [
-    Known("ml", r"Microsoft.MachineLearningServices/", r"status 500: .*(AttributeError|TypeError|ValueError: invalid lit)",
-          "ml: a body with a wrong type inside (properties, properties.properties, properties.traffic ...) gives a 500 "
-          "(AttributeError/TypeError/ValueError), not a 400 naming the field"),
-    Known("ml", r"^(PUT|HEAD|GET) /\{container\}/\{name\}", r"status 500: .*(leaves its container|File name too long|null byte)",
-          "ml: a blob name '.', '..', with a NUL or over the OS limit gives a 500 (the path check raises ValueError/OSError)"),
-    Known("ml", r"/online-endpoints/\{endpoint\}/score", r"status 500: .*(InvalidURL|codec can't encode)",
-          "ml: forward_score puts the unquoted endpoint name in the URL: a space or non-ASCII name gives a 500"),
-    Known("ml", r"/online-endpoints/\{endpoint\}/score", r"not ARM-shaped: b'\{\"error\": \"",
-          "ml: scoring errors are {\"error\": \"<text>\"}, not ARM-shaped {\"error\": {\"code\", \"message\"}}"),
 ]
 
 
@@ -354,7 +345,6 @@ def _ml_body(collection: str, path: tuple, value) -> bytes:
     return json.dumps(body).encode()
 
 
-@pytest.mark.xfail(strict=True, reason=_reason("ml", "status 500: TypeError"))
 @pytest.mark.parametrize("path, collection, field, value", [
     ("/models/rb-model", "models", ("properties",), 12345),
     ("/codes/rb-code/versions/1", "versions", ("properties",), "a string"),
@@ -370,7 +360,6 @@ def test_ml_body_with_a_wrong_type_inside_is_a_400(seeded, path: str, collection
     _assert_clean(result, "PUT", range(400, 401))
 
 
-@pytest.mark.xfail(strict=True, reason=_reason("ml", "status 500: leaves its container"))
 @pytest.mark.parametrize("name", ["..", ".", "a%00b", "n" * 300])
 def test_blob_put_with_a_bad_name_is_a_400(seeded, name: str) -> None:
     container = next(r for r in seeded.sandbox.router.routes if "azureml-" in r.pattern and r.method == "PUT")
@@ -382,14 +371,12 @@ def test_blob_put_with_a_bad_name_is_a_400(seeded, name: str) -> None:
     assert problems_with(status, headers, data, "PUT") == []
 
 
-@pytest.mark.xfail(strict=True, reason=_reason("ml", "status 500: InvalidURL"))
 @pytest.mark.parametrize("endpoint", ["%20", "%C3%BC"])
 def test_score_with_an_odd_endpoint_name_is_a_404(seeded, endpoint: str) -> None:
     result = _handle(seeded, "POST", f"/online-endpoints/{endpoint}/score", b'{"data": [[1]]}', api=None)
     _assert_clean(result, "POST", range(404, 405))
 
 
-@pytest.mark.xfail(strict=True, reason=_reason("ml", "not ARM-shaped: b'{\"error\": \""))
 def test_score_errors_are_arm_shaped(seeded) -> None:
     result = _handle(seeded, "POST", "/online-endpoints/rb-no-such-endpoint/score", b'{"data": [[1]]}', api=None)
     _assert_clean(result, "POST", range(404, 405))
@@ -617,12 +604,7 @@ def test_the_delivery_receiver_answers_an_empty_validation_batch_with_a_400() ->
 
 # -- a deployed model's scoring URI: hostile scoring requests --------------------------------------------------
 
-SCORING_KNOWN = {
-    r"RecursionError": "ml: the scoring server answers a 10k-deep JSON body with a 500 (RecursionError), not a 400",
-    r"(ValueError|TypeError)": "ml: a scoring request whose data or columns pandas or the model cannot take "
-                               "(strings, a dict, columns that are lists or numbers) answers 500 with their "
-                               "ValueError/TypeError; the kit's rule (and MLflow's own scoring server) says 400",
-}
+SCORING_KNOWN: dict[str, str] = {}  # regex on the problem -> the reason of its strict xfail test (none left)
 
 
 @pytest.fixture(scope="module")
@@ -709,7 +691,6 @@ def test_the_scoring_uri_survives_bad_requests(scoring) -> None:
     assert not failures, "\n".join(failures[:10])
 
 
-@pytest.mark.xfail(strict=True, reason=SCORING_KNOWN["RecursionError"])
 def test_scoring_a_deep_body_is_a_400(scoring) -> None:
     import httpx
     uri, key, _ = scoring
@@ -718,7 +699,6 @@ def test_scoring_a_deep_body_is_a_400(scoring) -> None:
     assert answer.status_code == 400, answer.text[:200]
 
 
-@pytest.mark.xfail(strict=True, reason=SCORING_KNOWN["(ValueError|TypeError)"])
 @pytest.mark.parametrize("data, columns", [([["a", "b", "c", "d"]], None), ({"a": 1}, None),
                                            ([[1, 2, 3, 4]], [[1], [2], [3], [4]])],
                          ids=["strings", "a dict", "columns of lists"])

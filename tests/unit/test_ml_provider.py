@@ -55,8 +55,32 @@ def test_blob_put_checks_md5_and_keeps_metadata(sandbox):
 
 def test_blob_names_cannot_leave_their_container(sandbox):
     blobs = sandbox.backends["machinelearningservices"].blobs
-    with pytest.raises(ValueError, match="leaves its container"):
+    with pytest.raises(ValueError, match="'..' part"):
         blobs.path("azureml-blobstore-1", "../../sandbox.db")
+
+
+@pytest.mark.parametrize("name, code", [("..", "InvalidUri"), ("a/./b", "InvalidUri"), ("a%00b", "InvalidResourceName"),
+                                        ("n" * 300, "InvalidResourceName"), ("a/" * 600, "InvalidResourceName")])
+def test_bad_blob_names_get_storage_errors(sandbox, name, code):
+    """Azure Storage's own answer (400, x-ms-error-code, XML <Error>) on every blob route, HEAD without a body."""
+    ml = sandbox.backends["machinelearningservices"]
+    path = f"/{ml.container}/{name}"
+    status, headers, body = call(sandbox, "PUT", path, b"data", {"x-ms-blob-type": "BlockBlob"})
+    assert status == 400 and headers["x-ms-error-code"] == code
+    assert body.startswith(b"<?xml") and f"<Code>{code}</Code>".encode() in body
+    assert call(sandbox, "GET", path)[:2][0] == 400
+    status, headers, body = call(sandbox, "HEAD", path)
+    assert (status, headers["x-ms-error-code"], body) == (400, code, None)
+    assert not (sandbox.folder / "blobs").exists() or not any(p.is_file() for p in (sandbox.folder / "blobs").rglob("*"))
+
+
+def test_blob_ranges_that_cannot_be_satisfied_are_a_416(sandbox):
+    ml = sandbox.backends["machinelearningservices"]
+    path = f"/{ml.container}/r.txt"
+    assert call(sandbox, "PUT", path, b"0123")[0] == 201
+    for rng in ("bytes=9-", "bytes=abc-2"):
+        status, headers, body = call(sandbox, "GET", path, headers={"x-ms-range": rng})
+        assert status == 416 and headers["x-ms-error-code"] == "InvalidRange", rng
 
 
 def test_model_version_errors_name_the_field(registered):

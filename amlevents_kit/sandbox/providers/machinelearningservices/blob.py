@@ -14,7 +14,7 @@ import json
 import time
 from email.utils import formatdate
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 from xml.sax.saxutils import escape
 
 from ...arm.http import Request, Response
@@ -39,6 +39,42 @@ CREATE TABLE IF NOT EXISTS ml_blobs (
 CONTAINER = r"(?P<container>azureml-(?:blobstore|code)-[0-9a-f-]+)"
 
 
+MAX_NAME = 1024      # Azure Storage: a blob name is 1 to 1,024 characters
+MAX_SEGMENT = 255    # the sandbox keeps each blob as a file: one '/'-separated part is a file name
+
+
+class BlobNameError(ValueError):
+    """A blob name the store cannot take, with the Azure Storage error code that says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def check_name(name: str) -> None:
+    """Refuse what Azure Storage refuses (empty, over 1,024 characters, control characters, '.'/'..' parts)
+    and what a file name cannot hold (a part over 255 bytes)."""
+    shown = repr(name[:80]) + ("..." if len(name) > 80 else "")
+    if not name or len(name) > MAX_NAME:
+        raise BlobNameError("InvalidResourceName", f"The blob name {shown} is {len(name)} characters long; "
+                            f"a blob name is 1 to {MAX_NAME} characters.")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise BlobNameError("InvalidResourceName", f"The blob name {shown} contains a control character.")
+    parts = name.split("/")
+    if any(p in (".", "..") for p in parts):
+        raise BlobNameError("InvalidUri", f"The blob name {shown} has a '.' or '..' part: it would not name a "
+                            "blob inside its container.")
+    for part in parts:
+        try:
+            size = len(part.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise BlobNameError("InvalidResourceName", f"The blob name {shown} is not valid UTF-8 text.") from None
+        if size > MAX_SEGMENT:
+            raise BlobNameError("InvalidResourceName", f"The blob name {shown} has a part of {size} bytes between "
+                                f"'/'s; the sandbox stores blobs as files and allows at most {MAX_SEGMENT}.")
+
+
 class BlobStore:
     """Blobs of the workspace's default datastore, kept on disk."""
 
@@ -52,11 +88,12 @@ class BlobStore:
         return self.sandbox.folder / "blobs"
 
     def path(self, container: str, name: str) -> Path:
-        """The file of a blob; refuses names that would leave the container folder."""
+        """The file of a blob; a name that is not valid or would leave the container folder is a BlobNameError."""
+        check_name(name)
         base = (self.root / container).resolve()
         path = (base / name).resolve()
         if base not in path.parents:
-            raise ValueError(f"blob name {name!r} leaves its container")
+            raise BlobNameError("InvalidUri", f"The blob name {name[:80]!r} would leave its container.")
         return path
 
     def put(self, container: str, name: str, data: bytes, metadata: dict[str, str] | None = None) -> dict[str, Any]:
@@ -101,9 +138,9 @@ class BlobStore:
     def routes(self) -> list[Route]:
         blob = "/" + CONTAINER + r"/(?P<name>.+)"
         return [
-            Route("HEAD", blob, self._head, arm=False),
-            Route("GET", blob, self._get, arm=False),
-            Route("PUT", blob, self._put, arm=False),
+            Route("HEAD", blob, _named(self._head, head=True), arm=False),
+            Route("GET", blob, _named(self._get), arm=False),
+            Route("PUT", blob, _named(self._put), arm=False),
             Route("GET", "/" + CONTAINER, self._list, arm=False),
         ]
 
@@ -131,8 +168,14 @@ class BlobStore:
         rng = request.headers.get("x-ms-range") or request.headers.get("Range")
         if rng and rng.startswith("bytes="):
             start_s, _, end_s = rng[6:].partition("-")
-            start = int(start_s or 0)
-            end = min(int(end_s) if end_s else len(data) - 1, len(data) - 1)
+            try:
+                start = int(start_s or 0)
+                end = min(int(end_s) if end_s else len(data) - 1, len(data) - 1)
+            except ValueError:
+                start, end = -1, -1
+            if start < 0 or (start > end and data):  # an empty blob's first range answers 206 with no bytes
+                return _storage_error(416, "InvalidRange", f"The range {rng!r} cannot be satisfied for a blob of "
+                                      f"{len(data)} bytes.")
             chunk = data[start:end + 1]
             headers.update({"Content-Range": f"bytes {start}-{end}/{len(data)}", "Content-Length": str(len(chunk))})
             headers.pop("Content-MD5", None)
@@ -175,6 +218,19 @@ class BlobStore:
         xml = (f'<?xml version="1.0" encoding="utf-8"?><EnumerationResults ContainerName="{container}">'
                f"<Prefix>{escape(prefix)}</Prefix><Blobs>{''.join(items)}</Blobs><NextMarker /></EnumerationResults>")
         return Response(200, xml.encode(), {"Content-Type": "application/xml"})
+
+
+def _named(handler: Callable[..., Response], *, head: bool = False) -> Callable[..., Response]:
+    """A blob route whose name is checked first: a bad name is Azure Storage's 400, not a 500."""
+    def checked(request: Request, container: str, name: str) -> Response:
+        try:
+            check_name(name)
+        except BlobNameError as exc:
+            if head:  # HEAD answers carry no body: the code is in the header only
+                return Response(400, b"", {"x-ms-error-code": exc.code})
+            return _storage_error(400, exc.code, exc.message)
+        return handler(request, container, name)
+    return checked
 
 
 def _storage_error(status: int, code: str, message: str) -> Response:

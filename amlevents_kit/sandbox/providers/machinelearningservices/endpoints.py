@@ -8,12 +8,13 @@ operation (provisioningState Failed, the reason in the error) and publishes noth
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import secrets
 import shutil
 import threading
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from ...arm.errors import ArmError, invalid_value, missing_field, not_found
 from ...arm.http import Request, Response
@@ -346,11 +347,15 @@ class Endpoints:
         host = urlsplit(self.scoring_base())
         conn = http.client.HTTPConnection(host.hostname, host.port, timeout=60)
         try:
-            conn.request("GET", f"/online-endpoints/{endpoint}/deployments/{name}/ready")
+            conn.request("GET", f"/online-endpoints/{quote(endpoint, safe='')}/deployments/{quote(name, safe='')}/ready")
             resp = conn.getresponse()
-            return resp.status, resp.read().decode(errors="replace")
+            text = resp.read().decode(errors="replace")
         finally:
             conn.close()
+        try:
+            return resp.status, json.loads(text)["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            return resp.status, text
 
     def _deployment_succeeded(self, op: dict[str, Any]) -> None:
         body = self.store.get(op["resource_id"])
@@ -374,13 +379,18 @@ class Endpoints:
         return [keys["primaryKey"], keys["secondaryKey"]], deployments
 
     def forward_score(self, endpoint: str, request: Request) -> Response:
-        """Pass a scoring call that reached the sandbox (in-process clients) to the scoring server."""
+        """Pass a scoring call that reached the sandbox (in-process clients) to the scoring server.
+
+        The endpoint name goes on percent-encoded (it came unquoted in ``request.path``) and the headers as
+        UTF-8 bytes, so any name or header the client managed to send is answered by the scoring server.
+        """
         host = urlsplit(self.scoring_base())
         conn = http.client.HTTPConnection(host.hostname, host.port, timeout=60)
-        headers = {k: v for k, v in request.headers.items() if k.lower() in
-                   ("authorization", "content-type", "azureml-model-deployment")}
+        headers = {k: v.encode("utf-8", "surrogateescape") for k, v in request.headers.items() if k.lower() in
+                   ("authorization", "content-type", "azureml-model-deployment") and "\n" not in v and "\r" not in v}
         try:
-            conn.request("POST", f"/online-endpoints/{endpoint}/score", body=request.body, headers=headers)
+            conn.request("POST", f"/online-endpoints/{quote(endpoint, safe='')}/score", body=request.body,
+                         headers=headers)
             resp = conn.getresponse()
             data = resp.read()
             return Response(resp.status, data, {"Content-Type": resp.getheader("Content-Type") or "application/json"})

@@ -237,7 +237,7 @@ class Jobs:
         command = _PLACEHOLDER.sub(lambda m: _substitute(values, m), props["command"])
         log = self.log_path(name)
         log.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **(props.get("environmentVariables") or {}),
+        env = {**os.environ, **{k: str(v) for k, v in (props.get("environmentVariables") or {}).items() if v is not None},
                "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
                "AZUREML_RUN_ID": name, "AZUREML_EXPERIMENT_NAME": props["experimentName"],
                "AZUREML_CR_OUTPUTS_DIR": str(folder / "outputs"), "PYTHONUNBUFFERED": "1"}

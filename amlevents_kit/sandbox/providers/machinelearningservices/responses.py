@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...arm.errors import invalid_value
 from ...arm.http import Request, Response
+from . import validation as shapes
 from .models import MLBackend
 
 
@@ -19,6 +20,13 @@ def _int(request: Request, name: str) -> int | None:
         return int(value)
     except ValueError:
         raise invalid_value(name, value, "an integer") from None
+
+
+def _body(request: Request, shape: shapes.Rule, *, required: bool = True) -> dict:
+    """The request's JSON object, checked against the shape of what the operation reads (400 if it does not fit)."""
+    body = request.json_object(required=required)
+    shapes.check(body, shape)
+    return body
 
 
 class MLResponses:
@@ -65,7 +73,7 @@ class MLResponses:
 
     def put_model_container(self, request: Request, name: str, **ws: str) -> Response:
         self._ws(**ws)
-        body, created = self.assets.put_container(name, request.json_object())
+        body, created = self.assets.put_container(name, _body(request, shapes.MODEL_CONTAINER))
         return Response(201 if created else 200, body)
 
     def list_model_versions(self, request: Request, name: str, **ws: str) -> Response:
@@ -81,7 +89,7 @@ class MLResponses:
 
     def put_model_version(self, request: Request, name: str, version: str, **ws: str) -> Response:
         self._ws(**ws)
-        body, created = self.assets.put_version(name, version, request.json_object())
+        body, created = self.assets.put_version(name, version, _body(request, shapes.MODEL_VERSION))
         if created:
             self.backend.model_registered(body, name)
         return Response(201 if created else 200, body)
@@ -102,7 +110,7 @@ class MLResponses:
 
     def put_code_version(self, request: Request, name: str, version: str, **ws: str) -> Response:
         self._ws(**ws)
-        body, created = self.assets.put_code_version(name, version, request.json_object())
+        body, created = self.assets.put_code_version(name, version, _body(request, shapes.CODE_VERSION))
         return Response(201 if created else 200, body)
 
     def start_pending_upload(self, request: Request, name: str, version: str, **ws: str) -> Response:
@@ -120,7 +128,7 @@ class MLResponses:
     # -- jobs ---------------------------------------------------------------------------------------
     def put_job(self, request: Request, name: str, **ws: str) -> Response:
         self._ws(**ws)
-        body, created = self.jobs.submit(name, request.json_object())
+        body, created = self.jobs.submit(name, _body(request, shapes.JOB))
         return Response(201 if created else 200, body)
 
     def get_job(self, request: Request, name: str, **ws: str) -> Response:
@@ -142,11 +150,11 @@ class MLResponses:
     # -- online endpoints ----------------------------------------------------------------------------
     def put_endpoint(self, request: Request, name: str, **ws: str) -> Response:
         self._ws(**ws)
-        return self.endpoints.put_endpoint(request, ws["subscription"], name, request.json_object())
+        return self.endpoints.put_endpoint(request, ws["subscription"], name, _body(request, shapes.ENDPOINT))
 
     def patch_endpoint(self, request: Request, name: str, **ws: str) -> Response:
         self._ws(**ws)
-        return self.endpoints.patch_endpoint(request, ws["subscription"], name, request.json_object())
+        return self.endpoints.patch_endpoint(request, ws["subscription"], name, _body(request, shapes.ENDPOINT))
 
     def get_endpoint(self, request: Request, name: str, **ws: str) -> Response:
         self._ws(**ws)
@@ -166,15 +174,18 @@ class MLResponses:
 
     def regenerate_keys(self, request: Request, name: str, **ws: str) -> Response:
         self._ws(**ws)
-        return self.endpoints.regenerate_keys(request, ws["subscription"], name, request.json_object())
+        return self.endpoints.regenerate_keys(request, ws["subscription"], name,
+                                              _body(request, shapes.REGENERATE_KEYS))
 
     def put_deployment(self, request: Request, endpoint: str, name: str, **ws: str) -> Response:
         self._ws(**ws)
-        return self.endpoints.put_deployment(request, ws["subscription"], endpoint, name, request.json_object())
+        return self.endpoints.put_deployment(request, ws["subscription"], endpoint, name,
+                                             _body(request, shapes.DEPLOYMENT))
 
     def patch_deployment(self, request: Request, endpoint: str, name: str, **ws: str) -> Response:
         self._ws(**ws)
-        return self.endpoints.patch_deployment(request, ws["subscription"], endpoint, name, request.json_object())
+        return self.endpoints.patch_deployment(request, ws["subscription"], endpoint, name,
+                                               _body(request, shapes.DEPLOYMENT))
 
     def get_deployment(self, request: Request, endpoint: str, name: str, **ws: str) -> Response:
         self._ws(**ws)
@@ -190,7 +201,7 @@ class MLResponses:
 
     def deployment_logs(self, request: Request, endpoint: str, name: str, **ws: str) -> Response:
         self._ws(**ws)
-        tail = request.json_object(required=False).get("tail")
+        tail = _body(request, shapes.GET_LOGS, required=False).get("tail")
         return Response(200, {"content": self.endpoints.logs(endpoint, name, tail)})
 
     def discovery(self, request: Request) -> Response:

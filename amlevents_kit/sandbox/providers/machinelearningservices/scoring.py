@@ -7,6 +7,17 @@ Two kinds of deployment, as on Azure:
   accepts (``input_data`` / ``dataframe_split`` / ``dataframe_records`` / ``inputs`` / ``instances``);
 * any model with a scoring script: the script's ``init()`` runs once with ``AZUREML_MODEL_DIR``
   set, and ``run(raw_json)`` answers each request.
+
+A failed scoring call answers an HTTP status and ``{"error": {"code", "message"}}`` (the ARM shape the
+rest of the sandbox uses), with the status codes Azure ML documents for online endpoints:
+
+* 400 ``BadRequest``: the body is not what the model takes (not JSON, no ``input_data``, data or columns
+  the model refuses); the message is the model's own error text, as MLflow's scoring server answers;
+* 401 ``Unauthorized``: no ``Authorization: Bearer <key>`` header, or not one of the endpoint's keys;
+* 404 ``EndpointNotFound`` / ``DeploymentNotFound``: no such endpoint, no such deployment (the
+  ``azureml-model-deployment`` header), or no deployment with traffic (Azure answers 404 too);
+* 424 ``ModelError``: a scoring script's ``run()`` failed, or the model could not be loaded (Azure answers
+  424 when the model's container does not answer 200).
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import unquote
 
 import yaml
 
@@ -32,6 +44,15 @@ _env_lock = threading.Lock()
 
 class ScoringError(Exception):
     """The model could not be loaded or could not score: the message says why."""
+
+
+class InputError(ScoringError):
+    """The request is not something the model can take (an HTTP 400): the message says why."""
+
+
+def error(status: int, code: str, message: str) -> tuple[int, dict[str, Any]]:
+    """A scoring failure: the status and the ARM-shaped body ``{"error": {"code", "message"}}``."""
+    return status, {"error": {"code": code, "message": message}}
 
 
 class Predictor:
@@ -61,10 +82,14 @@ def _find_mlmodel(model_dir: Path) -> Path | None:
 
 
 def _load_mlflow(folder: Path) -> Predictor:
-    spec = yaml.safe_load((folder / "MLmodel").read_text()) or {}
-    flavors = spec.get("flavors") or {}
-    sk = flavors.get("sklearn") or {}
-    pyfunc = flavors.get("python_function") or {}
+    try:
+        spec = yaml.safe_load((folder / "MLmodel").read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ScoringError(f"The MLmodel file in {folder.name} is not valid YAML: {exc}") from None
+    flavors = spec.get("flavors") if isinstance(spec, dict) else None
+    flavors = flavors if isinstance(flavors, dict) else {}
+    sk = flavors.get("sklearn") if isinstance(flavors.get("sklearn"), dict) else {}
+    pyfunc = flavors.get("python_function") if isinstance(flavors.get("python_function"), dict) else {}
     rel = sk.get("pickled_model") or pyfunc.get("model_path")
     if not rel:
         raise ScoringError(f"MLmodel in {folder.name} has no sklearn or python_function flavor with a model file; "
@@ -87,9 +112,14 @@ def _load_mlflow(folder: Path) -> Predictor:
     columns = _signature_columns(spec)
 
     def score(raw: bytes) -> Any:
-        frame = _frame(raw, columns)
-        result = model.predict(frame)
-        return result.tolist() if hasattr(result, "tolist") else list(result)
+        try:
+            frame = _frame(raw, columns)
+            result = model.predict(frame)
+            return result.tolist() if hasattr(result, "tolist") else list(result)
+        except ScoringError:
+            raise
+        except Exception as exc:  # pandas or the model refused this input: its own words, as MLflow answers
+            raise InputError(f"The model cannot take this input: {type(exc).__name__}: {exc}") from None
 
     return Predictor(score, f"MLflow {type(model).__name__}")
 
@@ -111,17 +141,17 @@ def _frame(raw: bytes, columns: list[str] | None) -> Any:
     import pandas as pd
     try:
         payload = json.loads(raw or b"null")
-    except ValueError as exc:
-        raise ScoringError(f"The request body is not JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"The request body is not JSON the model can take: {type(exc).__name__}: {exc}") from None
     if not isinstance(payload, dict):
-        raise ScoringError("The request body must be a JSON object with 'input_data' (or 'dataframe_split', "
+        raise InputError("The request body must be a JSON object with 'input_data' (or 'dataframe_split', "
                            "'dataframe_records', 'inputs', 'instances').")
     for key in ("input_data", "dataframe_split", "dataframe_records", "inputs", "instances", "data"):
         if key in payload:
             data = payload[key]
             break
     else:
-        raise ScoringError(f"The request has {sorted(payload)}; expected 'input_data' (or 'dataframe_split', "
+        raise InputError(f"The request has {sorted(payload)}; expected 'input_data' (or 'dataframe_split', "
                            "'dataframe_records', 'inputs', 'instances').")
     if isinstance(data, dict) and "data" in data:
         return pd.DataFrame(data["data"], columns=data.get("columns") or columns, index=data.get("index"))
@@ -132,7 +162,7 @@ def _frame(raw: bytes, columns: list[str] | None) -> Any:
     if isinstance(data, list):
         rows = data if data and isinstance(data[0], list) else [data]
         return pd.DataFrame(rows, columns=columns) if columns and len(columns) == len(rows[0]) else rows
-    raise ScoringError(f"Unsupported input: {type(data).__name__}.")
+    raise InputError(f"Unsupported input: {type(data).__name__}.")
 
 
 def _load_script(model_dir: Path, code_dir: Path | None, scoring_script: str) -> Predictor:
@@ -190,19 +220,23 @@ class ScoringServer:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                status, data = server.answer(self.path, dict(self.headers.items()), body)
-                payload = json.dumps(data).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                length = self.headers.get("Content-Length") or "0"
+                if not length.strip().isdigit():
+                    self._send(*error(400, "BadRequest", f"Content-Length {length[:40]!r} is not a byte count."))
+                    return
+                body = self.rfile.read(int(length)) if int(length) else b""
+                self._send(*server.answer(self.path, dict(self.headers.items()), body))
 
             def do_GET(self) -> None:  # noqa: N802
-                status, data = server.health(self.path)
-                payload = json.dumps(data).encode()
+                self._send(*server.health(self.path))
+
+            def _send(self, status: int, data: Any) -> None:
+                try:
+                    payload = json.dumps(data).encode()
+                except (TypeError, ValueError) as exc:  # run() answered something JSON cannot hold
+                    status, data = error(424, "ModelError", f"The scoring script's run() returned a value that is "
+                                         f"not JSON-serializable: {exc}")
+                    payload = json.dumps(data).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -226,44 +260,56 @@ class ScoringServer:
 
     def health(self, path: str) -> tuple[int, Any]:
         """``GET /online-endpoints/{e}/deployments/{d}/ready``: loads the deployment, 200 once it can score."""
-        parts = path.split("?")[0].strip("/").split("/")
+        parts = _parts(path)
         if len(parts) != 5 or parts[0] != "online-endpoints" or parts[2] != "deployments" or parts[4] != "ready":
-            return 404, {"error": "Not found"}
+            return error(404, "NotFound", "Not found: GET /online-endpoints/{endpoint}/deployments/{deployment}/ready")
         try:
             self.predictor(parts[1], parts[3])
         except ScoringError as exc:
-            return 503, {"error": str(exc)}
+            return error(503, "ModelNotReady", str(exc))
         return 200, {"status": "Healthy"}
 
     def answer(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
-        parts = path.split("?")[0].strip("/").split("/")
+        """One scoring call: the status and the JSON body (module docstring: which status means what)."""
+        parts = _parts(path)
         if len(parts) != 3 or parts[0] != "online-endpoints" or parts[2] != "score":
-            return 404, {"error": "Not found: POST /online-endpoints/{endpoint}/score"}
+            return error(404, "NotFound", "Not found: the scoring URI is POST /online-endpoints/{endpoint}/score")
         endpoint = parts[1]
         try:
             keys, traffic = self.resolve(endpoint)
         except LookupError:
-            return 404, {"error": f"No online endpoint named '{endpoint}'."}
+            return error(404, "EndpointNotFound", f"No online endpoint named {endpoint[:100]!r}.")
         headers = {k.lower(): v for k, v in headers.items()}
         auth = headers.get("authorization", "")
-        token = auth[7:] if auth.lower().startswith("bearer ") else ""
-        if not token or not any(hmac.compare_digest(token, k) for k in keys):
-            return 401, {"error": "Unauthorized: send 'Authorization: Bearer <endpoint key>' "
-                         "(ml_client.online_endpoints.get_keys(name).primary_key)."}
+        token = (auth[7:] if auth.lower().startswith("bearer ") else "").encode("utf-8", "surrogateescape")
+        if not token or not any(hmac.compare_digest(token, k.encode()) for k in keys):
+            return error(401, "Unauthorized", "Send 'Authorization: Bearer <endpoint key>' with one of the "
+                         "endpoint's keys (ml_client.online_endpoints.get_keys(name).primary_key).")
         deployment = headers.get("azureml-model-deployment")
         if deployment:
             if deployment not in traffic:
-                return 404, {"error": f"The endpoint '{endpoint}' has no deployment '{deployment}'."}
+                return error(404, "DeploymentNotFound",
+                             f"The endpoint '{endpoint}' has no deployment {deployment[:100]!r} that is ready.")
         else:
             live = {d: w for d, w in traffic.items() if w > 0}
             if not live:
-                return 424, {"error": f"The endpoint '{endpoint}' sends no traffic to any deployment yet: set "
-                             "endpoint.traffic = {'<deployment>': 100} and update the endpoint."}
+                return error(404, "DeploymentNotFound", f"The endpoint '{endpoint}' sends no traffic to any "
+                             "deployment yet: set endpoint.traffic = {'<deployment>': 100} and update the endpoint, "
+                             "or name a deployment in the 'azureml-model-deployment' header.")
             deployment = random.choices(list(live), weights=list(live.values()))[0]
         try:
-            result = self.predictor(endpoint, deployment).score(body)
+            predictor = self.predictor(endpoint, deployment)
         except ScoringError as exc:
-            return 400, {"error": str(exc)}
-        except Exception as exc:  # the model or the script failed on this input
-            return 500, {"error": f"{type(exc).__name__}: {exc}"}
+            return error(424, "ModelError", f"The deployment '{deployment}' could not load its model: {exc}")
+        try:
+            result = predictor.score(body)
+        except InputError as exc:
+            return error(400, "BadRequest", str(exc))
+        except Exception as exc:  # the scoring script's run() failed on this input
+            return error(424, "ModelError", f"The scoring script's run() failed: {type(exc).__name__}: {exc}")
         return 200, result
+
+
+def _parts(path: str) -> list[str]:
+    """The unquoted segments of a request path (names arrive percent-encoded)."""
+    return [unquote(p) for p in path.split("?")[0].strip("/").split("/")]
