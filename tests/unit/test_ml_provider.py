@@ -225,3 +225,15 @@ def test_real_storage_accounts_keep_azure_storage_blobs_own_transport(target):
     assert type(real._pipeline._transport) is RequestsTransport
     ours = target.sandbox.backends["machinelearningservices"].account_url
     assert isinstance(helper.BlobServiceClient(ours, credential="sv=1&sig=x")._pipeline._transport, InProcessTransport)
+
+
+def test_an_mlmodel_that_is_not_yaml_is_a_400(tmp_path):
+    from amlevents_kit.sandbox.arm.errors import ArmError
+    (tmp_path / "MLmodel").write_text("flavors: [unclosed")
+    with pytest.raises(ArmError, match="not valid YAML") as err:
+        read_flavors(tmp_path)
+    assert err.value.status == 400
+    (tmp_path / "MLmodel").write_text("- a list\n- not a mapping\n")
+    assert read_flavors(tmp_path) == {}
+    (tmp_path / "MLmodel").write_text("flavors:\n  sklearn: just a string\n  python_function:\n    model_path: m.pkl\n")
+    assert read_flavors(tmp_path) == {"sklearn": {"data": {}}, "python_function": {"data": {"model_path": "m.pkl"}}}

@@ -15,7 +15,11 @@ Emulated (every api-version azure-ai-ml sends is accepted):
 * managed online endpoints and deployments as long-running operations; MLflow scikit-learn models or
   a scoring script (``init()``/``run()``) served on 127.0.0.1 with key auth (endpoints.py,
   scoring.py); ``invoke``, ``get_keys``, ``regenerate_keys``, traffic, ``get_logs``; ModelDeployed
-  when a deployment succeeds.
+  when a deployment succeeds. Scoring failures answer 400/401/404/424 with ``{"error": {"code", "message"}}``
+  (scoring.py says which means what).
+
+Request bodies are checked against the shape of what the sandbox reads (validation.py): a wrong type is a
+400 naming the field; blob names Azure Storage refuses get its own 400 XML errors (blob.py).
 
 Not emulated (answered 501 SandboxNotImplemented): other job types (pipeline, sweep, AutoML),
 compute resources, data assets, registries, batch endpoints, ``jobs.download`` of named outputs

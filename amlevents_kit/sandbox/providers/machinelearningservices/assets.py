@@ -291,9 +291,18 @@ def read_flavors(path: Path) -> dict[str, Any]:
     mlmodel = path / "MLmodel" if path.is_dir() else path
     if mlmodel.name != "MLmodel" or not mlmodel.is_file():
         return {}
-    spec = yaml.safe_load(mlmodel.read_text()) or {}
-    return {name: {"data": {k: str(v) for k, v in (conf or {}).items() if not isinstance(v, (dict, list))}}
-            for name, conf in (spec.get("flavors") or {}).items()}
+    try:
+        spec = yaml.safe_load(mlmodel.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ArmError(400, "UserError", f"The model's MLmodel file is not valid YAML: {exc}") from None
+    flavors = spec.get("flavors") if isinstance(spec, dict) else None
+    if not isinstance(flavors, dict):
+        return {}
+    out = {}
+    for name, conf in flavors.items():
+        conf = conf if isinstance(conf, dict) else {}
+        out[str(name)] = {"data": {str(k): str(v) for k, v in conf.items() if not isinstance(v, (dict, list))}}
+    return out
 
 
 def _job_of(uri: str) -> str | None:

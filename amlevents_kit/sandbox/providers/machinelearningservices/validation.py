@@ -62,7 +62,7 @@ def obj(fields: dict[str, Rule]) -> Rule:
 
 
 def mapping(values: Rule, allowed: str, *, nulls: bool = True) -> Rule:
-    """A JSON object of any keys whose values follow ``values`` (null values too, unless ``nulls`` is False)."""
+    """A JSON object of any keys whose values follow ``values``; null values pass unless ``nulls`` is False."""
     def rule(value: Any, field: str) -> None:
         if not isinstance(value, dict):
             raise invalid(field, value, allowed)
@@ -92,8 +92,9 @@ JOB = obj({"properties": obj({
     "jobType": TEXT, "command": TEXT, "environmentId": TEXT, "codeId": TEXT, "computeId": TEXT,
     "experimentName": TEXT, "displayName": TEXT, "description": TEXT, "tags": STRINGS, "properties": STRINGS,
     "environmentVariables": STRINGS, "isArchived": FLAG,
-    "inputs": mapping(_JOB_INPUT, "a JSON object of inputs (each a JSON object with 'jobInputType')"),
-    "outputs": mapping(_JOB_OUTPUT, "a JSON object of outputs (each a JSON object with 'jobOutputType')"),
+    "inputs": mapping(_JOB_INPUT, "a JSON object of inputs (each a JSON object with 'jobInputType')", nulls=False),
+    "outputs": mapping(_JOB_OUTPUT, "a JSON object of outputs (each a JSON object with 'jobOutputType')",
+                       nulls=False),
 })})
 
 _TRAFFIC = mapping(whole(0, 100), "a JSON object of deployment name to an integer from 0 to 100", nulls=False)
