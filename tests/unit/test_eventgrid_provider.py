@@ -420,6 +420,38 @@ def test_custom_topic_publish_errors(sb):
     assert status == 400 and "properties.inputSchema" in answer["error"]["message"]
 
 
+def test_topic_errors_name_the_topic_and_the_field(sb):
+    topic = f"{RG_ID}/providers/Microsoft.EventGrid/topics/orders"
+    status, _, answer = call(sb, "PUT", topic, {"location": "eastus", "tags": {"a": 1}})
+    assert status == 400 and answer["error"]["message"].startswith("Invalid topic request: tags:")
+    _topic(sb)
+    for properties in ("a string", [1], 5):
+        status, _, answer = call(sb, "PATCH", topic, {"properties": properties})
+        assert status == 400, answer
+        assert answer["error"]["message"].startswith("Invalid topic request: properties: expected a JSON object")
+    status, _, answer = call(sb, "PUT", f"{RG_ID}/providers/Microsoft.EventGrid/systemTopics/sys-topic",
+                             {"location": "global", "properties": "x"})
+    assert status == 400 and answer["error"]["message"].startswith("Invalid system topic request: properties:")
+
+
+@pytest.mark.parametrize("schema", ["EventGridSchema", "CustomEventSchema"])
+def test_publish_refuses_what_is_not_json_text_and_odd_credentials(sb, schema):
+    status, headers, body = call(sb, "PUT", f"{RG_ID}/providers/Microsoft.EventGrid/topics/odd",
+                                 {"location": "eastus", "properties": {"inputSchema": schema}})
+    assert status == 201, body
+    url = body["properties"]["endpoint"]
+    _, _, keys = call(sb, "POST", f"{RG_ID}/providers/Microsoft.EventGrid/topics/odd/listKeys")
+    event = {"id": "1", "subject": "s", "eventType": "T", "eventTime": "2026-01-01T00:00:00Z", "data": {}}
+    auth = {"aeg-sas-key": keys["key1"]}
+    status, _, answer = sb.handle("POST", url, auth, json.dumps([{**event, "subject": "\ud800"}]).encode())
+    assert status == 400 and b"[0].subject" in answer and b"lone surrogate" in answer
+    status, _, answer = sb.handle("POST", url, auth, b'{"a": ' * 100 + b"1" + b"}" * 100)
+    assert status == 400 and b"nested more than 64 levels" in answer
+    for header, value in [("aeg-sas-key", "\u00fc" + keys["key1"][1:]), ("aeg-sas-token", "r=\u00fc&e=x&s=y")]:
+        status, _, answer = sb.handle("POST", url, {header: value}, json.dumps([event]).encode())
+        assert status == 401, answer
+
+
 def test_topic_types_list_the_workspace_events(sb):
     status, _, body = call(sb, "GET", "/providers/Microsoft.EventGrid/topicTypes/"
                                       "Microsoft.MachineLearningServices.Workspaces/eventTypes")

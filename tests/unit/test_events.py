@@ -258,3 +258,43 @@ def test_convenience_builder_errors_name_the_data_field():
     with pytest.raises(ev.EventValidationError) as info:
         ev.model_registered(topic=WS, model_name=None, model_version=1)
     assert info.value.path == "data.modelName" and "got null" in str(info.value)
+
+
+@pytest.mark.parametrize("change, field, words", [
+    ({"subject": "models/\ud800"}, "subject", "lone surrogate"),
+    ({"data": {"modelName": "m", "modelVersion": "1", "modelTags": {"when": datetime(2024, 1, 1)}}},
+     "data.modelTags.when", "expected a JSON value"),
+    ({"data": {"modelName": "m", "modelVersion": "1", "modelTags": {"score": float("nan")}}},
+     "data.modelTags.score", "not a JSON number"),
+    ({"data": {"modelName": "m", "modelVersion": "1", "modelTags": {1: "x"}}}, "data.modelTags", "key 1"),
+    ({"data": {"modelName": "m", "modelVersion": 10 ** 400}}, "data.modelVersion", "within 64 bits"),
+])
+def test_validate_event_names_what_cannot_be_sent_as_json(change, field, words):
+    event = {**ev.sample_event(ev.MODEL_REGISTERED), **change}
+    with pytest.raises(ev.EventValidationError) as info:
+        ev.validate_event(event)
+    assert (field, ) == tuple(p for p, m in info.value.errors if words in m)[:1]
+
+
+def test_json_nesting_is_bounded_for_parse_and_validate():
+    deep: object = "leaf"
+    for _ in range(ev.validate.MAX_DEPTH):
+        deep = [deep]
+    event = {**ev.sample_event(ev.MODEL_REGISTERED), "data": {"modelName": "m", "modelVersion": "1",
+                                                             "modelTags": {"t": deep}}}
+    with pytest.raises(ev.EventValidationError, match="data.modelTags.t.* nested more than 64 levels"):
+        ev.validate_event(event)
+    with pytest.raises(ev.EventValidationError, match="body: JSON nested more than 64 levels"):
+        ev.parse_events(b"[" * 10_000 + b"]" * 10_000)
+    ok = json.dumps([{**ev.sample_event(ev.MODEL_REGISTERED), "extra": [[[["x"]]]]}])
+    assert ev.parse_events(ok)[0].raw["extra"] == [[[["x"]]]]
+
+
+def test_builders_name_their_arguments():
+    with pytest.raises(ev.EventValidationError, match="model_ids.*item 1"):
+        ev.model_deployed(topic=WS, service_name="s", model_ids=["a:1", 2])
+    with pytest.raises(ev.EventValidationError, match="subject"):
+        ev.model_registered(topic=WS, model_name="m", model_version="1", subject=datetime(2024, 1, 1))
+    with pytest.raises(ev.EventValidationError, match="driftCoefficient"):
+        ev.dataset_drift_detected(topic=WS, data_drift_id="d", data_drift_name="n", run_id="r", base_dataset_id="b",
+                                  target_dataset_id="t", drift_coefficient=10 ** 400)
