@@ -62,8 +62,8 @@ def _require_str(event, name, problems, *, allow_empty=False, required=True):
 _MISSING = object()
 
 
-#: JSON nesting allowed in an event or a delivery body. Azure's .NET JSON readers stop at 64 levels by
-#: default; a bound well under Python's recursion limit also keeps json.dumps and every later walk safe.
+#: JSON nesting allowed in an event or a delivery body: 64, the default of .NET's JSON readers (Azure's exact
+#: limit is undocumented). Well under Python's recursion limit, so json.dumps and later walks stay safe.
 MAX_DEPTH = 64
 
 
@@ -160,6 +160,11 @@ def event_size(event: dict) -> int:
     problems = json_problems(event)
     if problems:
         raise EventValidationError(problems)
+    return _size(event)
+
+
+def _size(event: dict) -> int:
+    """UTF-8 size of the compact JSON of an event already known to be JSON."""
     return len(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 
@@ -207,7 +212,7 @@ def validate_event(event: Any, *, schema: str | None = None) -> str:
     not_json = json_problems(event)
     problems.extend(p for p in not_json if p[0] not in {q[0] for q in problems})
     if not not_json:
-        size = event_size(event)
+        size = _size(event)
         if size > t.MAX_EVENT_BYTES:
             problems.append(("event", f"is {size:,} bytes; an event may be at most 1 MB ({t.MAX_EVENT_BYTES:,} bytes)"))
     if problems:
