@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import types as t
-from .models import DATA_CLASSES, GenericEventData, json_type, parse_time
+from .models import DATA_CLASSES, GenericEventData, json_type, parse_time, preview
 from .validate import EventValidationError, detect_schema, lookup, validate_event
 
 
@@ -86,15 +86,17 @@ def build_event(
     """
     event_type = t.event_type_name(event_type)
     if schema not in t.SCHEMAS:
-        raise EventValidationError([("schema", f"expected one of {', '.join(t.SCHEMAS)}, got {schema!r}")])
+        raise EventValidationError([("schema", f"expected one of {', '.join(t.SCHEMAS)}, got {preview(schema, 80)}")])
     if not isinstance(topic, str) or not topic.startswith("/subscriptions/"):
-        raise EventValidationError([("topic", f"expected an ARM id starting with '/subscriptions/', got {topic!r}")])
+        raise EventValidationError([("topic", f"expected an ARM id starting with '/subscriptions/', got {preview(topic, 120)}")])
     if event_type in t.ALL_AML_EVENT_TYPES and not t.is_workspace_id(topic):
         raise EventValidationError([(
             "topic",
             "AML events come from a workspace: expected '/subscriptions/{id}/resourceGroups/{rg}"
             f"/providers/Microsoft.MachineLearningServices/workspaces/{{name}}', got {topic!r}",
         )])
+    if id is not None and (isinstance(id, bool) or not isinstance(id, (str, int, uuid.UUID))):
+        raise EventValidationError([("id", f"expected a string (or an int or UUID), got {json_type(id)} {preview(id)}")])
     wire_data = _data_dict(event_type, data)
     if subject is None:
         subject = subject_for(event_type, wire_data if isinstance(wire_data, dict) else {})
@@ -180,7 +182,7 @@ def model_deployed(*, topic: str, service_name: str, model_ids: str | list[str],
         if bad:
             i, x = bad[0]
             raise EventValidationError([("model_ids", f"expected model ids as strings like 'name:1'; item {i} "
-                                                      f"is {json_type(x)} {x!r:.60}")])
+                                                      f"is {json_type(x)} {preview(x, 60)}")])
         model_ids = ",".join(model_ids)
     data = {"serviceName": service_name, "serviceComputeType": service_compute_type,
             "serviceTags": service_tags or {}, "serviceProperties": service_properties or {},

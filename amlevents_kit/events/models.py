@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import reprlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
@@ -98,7 +99,7 @@ class _EventData:
             value = data[lower[key.lower()]]
             ok, allowed = _KINDS[kind]
             if not ok(value):
-                problems.append((f"{path}.{key}", f"expected {allowed}, got {json_type(value)} {value!r:.60}"))
+                problems.append((f"{path}.{key}", f"expected {allowed}, got {json_type(value)} {preview(value, 60)}"))
         return problems
 
     @classmethod
@@ -129,6 +130,32 @@ class _EventData:
                 out[f.metadata["key"]] = value
         out.update(getattr(self, "extra", None) or {})
         return out
+
+
+class _Preview(reprlib.Repr):
+    """reprlib's bounded repr, with dicts in their own order (as repr shows them; reprlib sorts keys)."""
+
+    def repr_dict(self, x: dict, level: int) -> str:
+        if not x:
+            return "{}"
+        if level <= 0:
+            return "{...}"
+        items = [f"{self.repr1(k, level - 1)}: {self.repr1(v, level - 1)}" for k, v in list(x.items())[:self.maxdict]]
+        return "{" + ", ".join(items) + (", ..." if len(x) > self.maxdict else "") + "}"
+
+
+_PREVIEW = _Preview()  # repr's text for what fits in an error message; "..." past 6 levels or 200 chars
+_PREVIEW.maxlevel = 6
+_PREVIEW.maxlist = _PREVIEW.maxdict = _PREVIEW.maxtuple = _PREVIEW.maxset = 40
+_PREVIEW.maxstring = _PREVIEW.maxother = _PREVIEW.maxlong = 200
+
+
+def preview(value: Any, limit: int = 60) -> str:
+    """The first ``limit`` characters of ``repr(value)``, safe on huge or 10k-deep values."""
+    try:
+        return _PREVIEW.repr(value)[:limit]
+    except Exception:  # noqa: BLE001  (a repr that fails, or an int over Python's 4300-digit limit)
+        return f"<{type(value).__name__}>"
 
 
 def json_type(value: Any) -> str:
@@ -271,7 +298,7 @@ def data_keys(event_type) -> list[str]:
     """Return the data keys of an event type, spelled as the current service schema does."""
     name = t.event_type_name(event_type)
     if name not in DATA_CLASSES:
-        raise ValueError(f"event_type: unknown event type {name!r}; known: {', '.join(DATA_CLASSES)}")
+        raise ValueError(f"event_type: unknown event type {preview(name, 80)}; known: {', '.join(DATA_CLASSES)}")
     return DATA_CLASSES[name].keys()
 
 
@@ -308,7 +335,7 @@ class Event:
             return to_cloudevent_schema(self.raw)
         if schema == t.EVENTGRID_SCHEMA:
             return to_eventgrid_schema(self.raw)
-        raise ValueError(f"schema: expected one of {', '.join(t.SCHEMAS)}, got {schema!r}")
+        raise ValueError(f"schema: expected one of {', '.join(t.SCHEMAS)}, got {preview(schema, 80)}")
 
     def to_eventgrid_event(self):
         """Return an ``azure.eventgrid.EventGridEvent`` for this event."""

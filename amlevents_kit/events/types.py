@@ -60,7 +60,8 @@ def event_type_name(event_type) -> str:
     if isinstance(event_type, enum.Enum):
         event_type = event_type.value
     if not isinstance(event_type, str) or not event_type:
-        raise ValueError(f"event_type: expected a non-empty string, got {event_type!r}")
+        from .models import preview  # models imports this module
+        raise ValueError(f"event_type: expected a non-empty string, got {preview(event_type, 80)}")
     return event_type
 
 

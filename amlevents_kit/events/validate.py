@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from . import types as t
-from .models import DATA_CLASSES, json_type, parse_time
+from .models import DATA_CLASSES, json_type, parse_time, preview
 
 
 class EventValidationError(ValueError):
@@ -54,7 +54,7 @@ def _require_str(event, name, problems, *, allow_empty=False, required=True):
         return None
     if not isinstance(value, str) or (not value and not allow_empty):
         what = "a string" if allow_empty else "a non-empty string"
-        problems.append((name, f"expected {what}, got {json_type(value)} {value!r:.60}"))
+        problems.append((name, f"expected {what}, got {json_type(value)} {preview(value, 60)}"))
         return None
     return value
 
@@ -85,17 +85,17 @@ def load_json(text: str | bytes, *, field: str = "body", max_depth: int = MAX_DE
         raise EventValidationError([too_deep]) from None
     except ValueError as exc:
         raise EventValidationError([(field, f"not valid JSON: {exc}")]) from None
-    if text.count("[") + text.count("{") > max_depth and _depth(value) > max_depth:
+    if text.count("[") + text.count("{") > max_depth and json_depth(value) > max_depth:
         raise EventValidationError([too_deep])
     return value
 
 
-def _depth(value: Any) -> int:
-    """Nesting depth of a JSON value (a scalar is 0), without recursion."""
+def json_depth(value: Any) -> int:
+    """Nesting depth of a JSON-like value (a scalar is 0; lists, tuples and dicts nest), without recursion."""
     deepest, stack = 0, [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, (list, tuple)) else None
         if children is None:
             continue
         deepest = max(deepest, depth)
@@ -117,7 +117,7 @@ def json_problems(value: Any, path: str = "", *, max_depth: int = MAX_DEPTH) -> 
         name = where or "value"
         if isinstance(item, str):
             if not _encodable(item):
-                problems.append((name, f"contains a lone surrogate, which is not text: {item!r:.60}"))
+                problems.append((name, f"contains a lone surrogate, which is not text: {preview(item, 60)}"))
         elif item is None or isinstance(item, (bool, int)):
             continue
         elif isinstance(item, float):
@@ -130,14 +130,14 @@ def json_problems(value: Any, path: str = "", *, max_depth: int = MAX_DEPTH) -> 
             if isinstance(item, dict):
                 for key, child in item.items():
                     if not isinstance(key, str) or not _encodable(key):
-                        problems.append((name, f"the key {key!r:.60} is not a JSON object key (a text string)"))
+                        problems.append((name, f"the key {preview(key, 60)} is not a JSON object key (a text string)"))
                         continue
                     stack.append((child, f"{where}.{key}" if where else key, depth + 1))
             else:
                 stack.extend((child, f"{name}[{i}]", depth + 1) for i, child in enumerate(item))
         else:
             problems.append((name, f"expected a JSON value (a string, number, boolean, null, array or object), "
-                                   f"got {type(item).__name__} {item!r:.60}"))
+                                   f"got {type(item).__name__} {preview(item, 60)}"))
     return problems
 
 
@@ -177,7 +177,7 @@ def validate_event(event: Any, *, schema: str | None = None) -> str:
     """
     schema = schema or detect_schema(event)
     if schema not in t.SCHEMAS:
-        raise EventValidationError([("schema", f"expected one of {', '.join(t.SCHEMAS)}, got {schema!r}")])
+        raise EventValidationError([("schema", f"expected one of {', '.join(t.SCHEMAS)}, got {preview(schema, 80)}")])
     if not isinstance(event, dict):
         raise EventValidationError([("event", f"expected a JSON object, got {json_type(event)}")])
     problems: list[tuple[str, str]] = []
@@ -189,7 +189,7 @@ def validate_event(event: Any, *, schema: str | None = None) -> str:
         _require_str(event, "dataVersion", problems, allow_empty=True, required=False)
         meta = lookup(event, "metadataVersion", _MISSING)
         if meta is not _MISSING and meta != "1":
-            problems.append(("metadataVersion", f'must be "1" when present, got {meta!r}'))
+            problems.append(("metadataVersion", f'must be "1" when present, got {preview(meta, 80)}'))
         time_key = "eventTime"
         time_required = True
     else:
@@ -210,7 +210,8 @@ def validate_event(event: Any, *, schema: str | None = None) -> str:
     if cls is not None:
         problems.extend(cls.check(None if data is _MISSING else data))
     not_json = json_problems(event)
-    problems.extend(p for p in not_json if p[0] not in {q[0] for q in problems})
+    said = [q for q, _ in problems]  # a field already reported (e.g. "id: expected a string") is not reported again
+    problems.extend(p for p in not_json if not any(p[0] == q or p[0].startswith((q + ".", q + "[")) for q in said))
     if not not_json:
         size = _size(event)
         if size > t.MAX_EVENT_BYTES:

@@ -12,7 +12,8 @@ from typing import Any
 
 from .engine import (COERCE, MATCHES_MISSING, MISSING, NEGATED, as_number, event_type_of,
                      raw_event, resolve, subject_of)
-from ..events.models import json_type
+from ..events.models import json_type, preview
+from ..events.validate import json_depth
 from .spec import AdvancedClause, FilterSpec, read_filter
 
 _VERBS = {
@@ -106,13 +107,18 @@ def _usable(kind: str, values: list) -> list:
     return [v for v in values if type(v) in (int, float)]
 
 
+def _repr(value: Any) -> str:
+    """repr() of filter values; shortened when nested over 6 levels (repr would recurse on 10k levels)."""
+    return repr(value) if json_depth(value) <= 6 else preview(value, 200)
+
+
 def _show(values: list, single: bool) -> str:
     """Render filter values for a sentence."""
     if single:
-        return repr(values[0]) if values else "(no value)"
+        return _repr(values[0]) if values else "(no value)"
     if not values:
         return "any of [] (no values)"
-    return repr(values[0]) if len(values) == 1 else f"any of {values!r}"
+    return _repr(values[0]) if len(values) == 1 else f"any of {_repr(values)}"
 
 
 def _explain_clause(ev: dict, c: AdvancedClause, arrays: bool) -> ClauseResult:
@@ -120,14 +126,14 @@ def _explain_clause(ev: dict, c: AdvancedClause, arrays: bool) -> ClauseResult:
     op, key = c.operator, c.key
     single = c.kind in ("number", "bool")
     shown = c.value if single else c.values
-    test = f"{op} {key}" + ("" if c.kind == "none" else f" {shown!r}")
+    test = f"{op} {key}" + ("" if c.kind == "none" else f" {_repr(shown)}")
     where = f"advancedFilters[{c.index}]"
     value = resolve(ev, key)
     absent = "key not found" if value is MISSING else "null (treated like a missing key)"
     if op in ("IsNullOrUndefined", "IsNotNull"):
         is_null = value is MISSING or value is None
         ok = is_null if op == "IsNullOrUndefined" else not is_null
-        reason = f"{key}: {absent}" if is_null else f"{key} = {value!r:.80} is not null"
+        reason = f"{key}: {absent}" if is_null else f"{key} = {preview(value, 80)} is not null"
         return ClauseResult(where, test, ok, reason)
     if value is MISSING or value is None:
         ok = op in MATCHES_MISSING
@@ -143,17 +149,17 @@ def _explain_clause(ev: dict, c: AdvancedClause, arrays: bool) -> ClauseResult:
         items = [(item, coerce(item)) for item in value]
         items = [(item, x) for item, x in items if x is not None]
         if not items:
-            return ClauseResult(where, test, False, f"{key} has no {_KIND_WORDS[c.kind]} among its elements {value!r:.80}")
+            return ClauseResult(where, test, False, f"{key} has no {_KIND_WORDS[c.kind]} among its elements {preview(value, 80)}")
         hits = [(item, v) for item, x in items for v in values if _hit(base, x, v)]
-        subject = lambda item: f"element {item!r:.60} of {key}"  # noqa: E731
+        subject = lambda item: f"element {preview(item, 60)} of {key}"  # noqa: E731
         miss = f"no element of {key} {verb} {_show(values, single)}"
     else:
         x = coerce(value)
         if x is None:
-            return ClauseResult(where, test, False, f"{key} = {value!r:.60} is {json_type(value)}; {op} compares {_KIND_WORDS[c.kind]}")
+            return ClauseResult(where, test, False, f"{key} = {preview(value, 60)} is {json_type(value)}; {op} compares {_KIND_WORDS[c.kind]}")
         hits = [(value, v) for v in values if _hit(base, x, v)]
-        subject = lambda item: f"{key} = {item!r:.60}"  # noqa: E731
-        miss = f"{key} = {value!r:.60} {verb_not} {_show(values, single)}"
+        subject = lambda item: f"{key} = {preview(item, 60)}"  # noqa: E731
+        miss = f"{key} = {preview(value, 60)} {verb_not} {_show(values, single)}"
     case = " (ignoring case)" if c.kind == "strings" else ""
     if hits:
         item, v = hits[0]

@@ -220,7 +220,9 @@ def lint(flt: Any, event_types: list[str] | None = None) -> list[Finding]:
 
     ``event_types``: the event types the topic publishes (default: the five AML types).
     """
-    topic_types = [str(getattr(t, "value", t)) for t in (event_types or ALL_AML_EVENT_TYPES)]
+    topic_types = [getattr(t, "value", t) for t in (event_types or ALL_AML_EVENT_TYPES)]
+    if not all(isinstance(t, str) for t in topic_types):
+        raise TypeError("event_types: expected a list of event type names (strings or SystemEventNames members)")
     try:
         spec = read_filter(flt)
     except FilterValidationError as exc:

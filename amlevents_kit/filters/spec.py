@@ -15,7 +15,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..events.models import json_type
+from ..events.models import json_type, preview
 
 MAX_ADVANCED_FILTERS = 25
 MAX_FILTER_VALUES = 25
@@ -128,7 +128,7 @@ def read_filter(flt: Any) -> FilterSpec:
         types = [t.value if isinstance(t, enum.Enum) else t for t in types]  # SystemEventNames members
     if types is not None:
         if not isinstance(types, (list, tuple)) or not all(isinstance(x, str) for x in types):
-            raise FilterValidationError("filter.includedEventTypes", f"expected an array of strings, got {types!r:.80}")
+            raise FilterValidationError("filter.includedEventTypes", f"expected an array of strings, got {preview(types, 80)}")
         spec.included_event_types = list(types)
     for name, attr in (("subjectBeginsWith", "subject_begins_with"), ("subjectEndsWith", "subject_ends_with")):
         value = get(name)
@@ -139,7 +139,7 @@ def read_filter(flt: Any) -> FilterSpec:
                        ("enableAdvancedFilteringOnArrays", "enable_advanced_filtering_on_arrays")):
         value = get(name)
         if value is not None and not isinstance(value, bool):
-            raise FilterValidationError(f"filter.{name}", f"expected true or false, got {value!r:.40}")
+            raise FilterValidationError(f"filter.{name}", f"expected true or false, got {preview(value, 40)}")
         setattr(spec, attr, bool(value))
     advanced = get("advancedFilters")
     if advanced is not None:
@@ -179,7 +179,7 @@ def _read_clause(index: int, item: Any) -> AdvancedClause:
         )
     key = get("key")
     if not isinstance(key, str) or not key:
-        raise FilterValidationError(f"{where}.key", f"expected a non-empty string such as 'data.modelTags.stage', got {key!r}")
+        raise FilterValidationError(f"{where}.key", f"expected a non-empty string such as 'data.modelTags.stage', got {preview(key, 80)}")
     kind = OPERATORS[op]
     clause = AdvancedClause(index, op, key)
     if kind in LIST_KINDS:
@@ -191,7 +191,7 @@ def _read_clause(index: int, item: Any) -> AdvancedClause:
             for j, pair in enumerate(values):
                 if (not isinstance(pair, (list, tuple)) or len(pair) != 2
                         or not all(_is_number(x) for x in pair)):
-                    raise FilterValidationError(f"{where}.values[{j}]", f"expected a [low, high] pair of numbers, got {pair!r:.60}")
+                    raise FilterValidationError(f"{where}.values[{j}]", f"expected a [low, high] pair of numbers, got {preview(pair, 60)}")
         clause.values = values
     elif kind != "none":
         clause.value = get("value")
@@ -228,9 +228,9 @@ def problems(spec: FilterSpec) -> list[tuple[str, str]]:
                 out.append((f"{c.field}.values", f"{c.operator} needs at least one value in 'values'"))
             for j, v in enumerate(c.values or []):
                 if c.kind == "numbers" and not _is_number(v):
-                    out.append((f"{c.field}.values[{j}]", f"expected a number, got {json_type(v)} {v!r:.40}"))
+                    out.append((f"{c.field}.values[{j}]", f"expected a number, got {json_type(v)} {preview(v, 40)}"))
                 elif c.kind == "strings" and not isinstance(v, str):
-                    out.append((f"{c.field}.values[{j}]", f"expected a string, got {json_type(v)} {v!r:.40}"))
+                    out.append((f"{c.field}.values[{j}]", f"expected a string, got {json_type(v)} {preview(v, 40)}"))
                 elif c.kind == "strings" and len(v) > MAX_STRING_VALUE_LENGTH:
                     out.append((f"{c.field}.values[{j}]", f"{len(v)} characters; at most {MAX_STRING_VALUE_LENGTH} are allowed"))
         elif c.kind == "number" and not _is_number(c.value):

@@ -298,3 +298,19 @@ def test_builders_name_their_arguments():
     with pytest.raises(ev.EventValidationError, match="driftCoefficient"):
         ev.dataset_drift_detected(topic=WS, data_drift_id="d", data_drift_name="n", run_id="r", base_dataset_id="b",
                                   target_dataset_id="t", drift_coefficient=10 ** 400)
+
+
+def test_errors_on_10k_deep_python_values_are_clear():
+    """Messages show a short repr (repr itself would recurse past Python's limit on these)."""
+    deep: list = []
+    for _ in range(10_000):
+        deep = [deep]
+    event = ev.sample_event(ev.MODEL_REGISTERED)
+    with pytest.raises(ev.EventValidationError, match=r"^id: expected a non-empty string, got an array \[\[\["):
+        ev.validate_event({**event, "id": deep})
+    with pytest.raises(ev.EventValidationError, match="^id: expected a string"):
+        ev.model_registered(topic=WS, model_name="m", model_version="1", id=deep)
+    with pytest.raises(ev.EventValidationError, match="^topic: "):
+        ev.model_registered(topic=deep, model_name="m", model_version="1")
+    with pytest.raises(ValueError, match="^event_type: "):
+        ev.build_event(deep, topic=WS, data={})

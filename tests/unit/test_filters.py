@@ -247,3 +247,19 @@ def test_malformed_envelope_values_never_match_instead_of_crashing():
     odd = {"eventType": ["Microsoft.MachineLearningServices.ModelRegistered"], "subject": 7, "data": "x"}
     flt = {"includedEventTypes": [events.MODEL_REGISTERED], "subjectBeginsWith": "models/"}
     assert matches(odd, flt) is False and explain(odd, flt).matched is False
+
+
+def test_hostile_filter_values_are_named_or_shown_short():
+    from amlevents_kit import events, filters
+    deep: list = []
+    for _ in range(10_000):
+        deep = [deep]
+    event = events.sample_event(events.MODEL_REGISTERED)
+    with pytest.raises(filters.FilterValidationError, match=r"advancedFilters\[0\]\.operatorType: expected an operator"):
+        filters.matches(event, {"advancedFilters": [{"operatorType": {"a": 1}, "key": "subject", "values": ["a"]}]})
+    flt = {"advancedFilters": [{"operatorType": "StringIn", "key": "data.modelName", "values": deep}]}
+    with pytest.raises(filters.FilterValidationError, match=r"values\[0\]: expected a string"):
+        filters.validate_filter(flt)
+    assert filters.explain(event, flt).clauses[0].test.startswith("StringIn data.modelName [[[[[[[")
+    with pytest.raises(TypeError, match="event_types"):
+        filters.lint({}, event_types=[deep])
