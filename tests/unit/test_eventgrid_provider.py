@@ -483,3 +483,15 @@ def test_cloudevents_topics_deliver_cloudevents_by_default_and_never_the_event_g
     as_eg["properties"]["eventDeliverySchema"] = "EventGridSchema"
     status, _, answer = call(sb, "PUT", f"{body['id']}/providers/Microsoft.EventGrid/eventSubscriptions/ce-as-eg", as_eg)
     assert status == 400 and "properties.eventDeliverySchema" in answer["error"]["message"]
+
+
+def test_fire_and_publish_name_what_is_wrong(sb):
+    backend = sb.backends["eventgrid"]
+    with pytest.raises(TypeError, match="event_type"):
+        backend.fire(5)
+    with pytest.raises(TypeError, match="data"):
+        backend.fire("ModelRegistered", data=["not", "a", "dict"])
+    with pytest.raises(ValueError, match="data.modelName: contains a lone surrogate"):
+        backend.fire("ModelRegistered", modelName="\ud800", modelVersion="1")
+    with pytest.raises(TypeError, match="events must be a list"):
+        backend.publish(None)

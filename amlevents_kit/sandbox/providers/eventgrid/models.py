@@ -575,6 +575,8 @@ class EventGridBackend:
     # -- publishing ----------------------------------------------------------------------------------
     def publish(self, events: list[dict]) -> list[str]:
         """Match events (Event Grid or CloudEvents dicts) to subscriptions and submit them for delivery."""
+        if not isinstance(events, (list, tuple)):
+            raise TypeError(f"publish: events must be a list of event dicts, got {type(events).__name__}")
         by_topic: dict[str, list[dict]] = {}
         for i, event in enumerate(events):
             if not isinstance(event, dict):
@@ -655,6 +657,11 @@ class EventGridBackend:
         registering that model would publish.
         """
         from ....events import build_event
+        if not isinstance(event_type, str) or not event_type:
+            raise TypeError(f"fire: event_type must be an event type name like 'ModelRegistered', got "
+                            f"{type(event_type).__name__}")
+        if data is not None and not isinstance(data, dict):
+            raise TypeError(f"fire: data must be a dict of the event's data fields, got {type(data).__name__}")
         if "." not in event_type:
             event_type = f"Microsoft.MachineLearningServices.{event_type}"
         event = build_event(event_type, topic=topic or defaults.WORKSPACE_ID, data={**(data or {}), **fields},
