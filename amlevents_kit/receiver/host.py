@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
+import numbers
+import operator
 import socket
 import threading
 import time
@@ -22,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..events import SUBSCRIPTION_VALIDATION, EventValidationError, parse_events
-from ..events.models import Event
+from ..events.models import Event, preview
 from ..events.types import event_type_name
 
 log = logging.getLogger("amlevents_kit.receiver")
@@ -74,6 +77,10 @@ class Receiver:
     """
 
     def __init__(self, *, path: str = "/api/events", port: int = 0, auto_validate: bool = True) -> None:
+        if not isinstance(path, str) or not path.isprintable() or any(c in path for c in " ?#"):
+            raise ValueError(f"path: expected a URL path like '/api/events', got {preview(path, 80)}")
+        if _integer(port) is None or not 0 <= port <= 65535:
+            raise ValueError(f"port: expected a TCP port from 0 (any free port) to 65535, got {preview(port, 80)}")
         self.path = "/" + path.strip("/")
         self.auto_validate = auto_validate
         self.received: list[Event] = []
@@ -114,12 +121,12 @@ class Receiver:
     def fail_with(self, status: int | None = 500, *, times: int | None = None, delay: float = 0.0) -> None:
         """Answer notifications with ``status`` (after ``delay`` seconds), for ``times`` requests or until
         ``recover()``. ``fail_with(None, delay=40)`` answers late instead (past Event Grid's 30 s timeout)."""
-        if status is not None and not 100 <= int(status) <= 599:
-            raise ValueError(f"status: expected an HTTP status code from 100 to 599, got {status!r}")
-        if delay < 0:
-            raise ValueError(f"delay: expected seconds >= 0, got {delay!r}")
-        if times is not None and times < 1:
-            raise ValueError(f"times: expected a count >= 1 or None, got {times!r}")
+        if status is not None and (_integer(status) is None or not 100 <= status <= 599):
+            raise ValueError(f"status: expected an HTTP status code from 100 to 599, got {preview(status, 80)}")
+        if isinstance(delay, bool) or not isinstance(delay, numbers.Real) or not 0 <= delay < math.inf:
+            raise ValueError(f"delay: expected seconds >= 0, got {preview(delay, 80)}")
+        if times is not None and (_integer(times) is None or times < 1):
+            raise ValueError(f"times: expected a count >= 1 or None, got {preview(times, 80)}")
         with self._lock:
             self._failure = _Failure(status, float(delay), times)
 
@@ -296,6 +303,16 @@ class Receiver:
     def __repr__(self) -> str:
         where = self.url if self.port else "not started"
         return f"<Receiver {where}: {len(self.received)} event(s) received>"
+
+
+def _integer(value: Any) -> int | None:
+    """The int of an integer argument (numpy ints too), None for anything else (booleans included)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
 
 
 def summary(deliveries: list[Delivery]) -> str:

@@ -183,3 +183,18 @@ def test_export_refuses_lambdas_and_empty_receivers(tmp_path):
     rx.on()(lambda e: None)
     with pytest.raises(ValueError, match="lambda"):
         rx.export_function_app(tmp_path)
+
+
+@pytest.mark.parametrize("kwargs,field", [({"path": 5}, "path"), ({"path": "/a b"}, "path"), ({"port": "80"}, "port"),
+                                          ({"port": 70000}, "port"), ({"port": True}, "port")])
+def test_receiver_checks_its_arguments(kwargs, field):
+    with pytest.raises(ValueError, match=f"^{field}: "):
+        Receiver(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs,field", [({"status": "500"}, "status"), ({"status": 500.5}, "status"),
+                                          ({"delay": "1"}, "delay"), ({"delay": float("nan")}, "delay"),
+                                          ({"times": 1.5}, "times")])
+def test_fail_with_names_an_argument_of_the_wrong_type(kwargs, field):
+    with pytest.raises(ValueError, match=f"^{field}: "):
+        Receiver().fail_with(**kwargs)
