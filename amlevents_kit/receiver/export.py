@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import re
 import shutil
 import textwrap
@@ -86,6 +87,10 @@ def handler_source(fn: Callable) -> str:
 def export_function_app(handlers: Iterable[tuple[frozenset[str] | None, Callable]], folder: str | Path, *,
                         app_name: str | None = None) -> Path:
     """Write the app for ``handlers`` ([(event types or None, function)]) into ``folder``; returns it."""
+    if not isinstance(folder, (str, os.PathLike)) or "\x00" in str(folder):
+        raise ValueError(f"folder: expected a folder path (a str or Path without NUL), got {type(folder).__name__}")
+    if app_name is not None and not isinstance(app_name, str):
+        raise ValueError(f"app_name: expected a string or None, got {type(app_name).__name__}")
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     parts = [HEADER]

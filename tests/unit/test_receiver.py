@@ -198,3 +198,13 @@ def test_receiver_checks_its_arguments(kwargs, field):
 def test_fail_with_names_an_argument_of_the_wrong_type(kwargs, field):
     with pytest.raises(ValueError, match=f"^{field}: "):
         Receiver().fail_with(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs,field", [({"folder": 5}, "folder"), ({"folder": "a\x00b"}, "folder"),
+                                          ({"folder": "out", "app_name": 5}, "app_name")])
+def test_export_function_app_names_a_bad_argument(kwargs, field, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    receiver = Receiver()
+    receiver.on(None)(lambda event: None)
+    with pytest.raises(ValueError, match=f"^{field}: "):
+        receiver.export_function_app(**kwargs)
