@@ -53,13 +53,18 @@ def jupyter_lab(tmp_path_factory):
     notif = dirs["settings"] / "@jupyterlab" / "apputils-extension"
     notif.mkdir(parents=True)
     (notif / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    # Render every cell: with JupyterLab's default windowing, cells scrolled out of view leave the DOM.
+    tracker = dirs["settings"] / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True)
+    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(dirs["config"]), JUPYTER_RUNTIME_DIR=str(dirs["runtime"]),
                JUPYTERLAB_SETTINGS_DIR=str(dirs["settings"]), JUPYTERLAB_WORKSPACES_DIR=str(dirs["workspaces"]),
                IPYTHONDIR=str(dirs["ipython"]), AMLEVENTS_SANDBOX_DIR=str(dirs["sandbox"]))
     port, token = _free_port(), secrets.token_hex(16)
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.port_retries=0",
            f"--IdentityProvider.token={token}", "--ServerApp.ip=127.0.0.1", f"--ServerApp.root_dir={root}",
-           "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+           "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+           "--LabApp.expose_app_in_browser=True"]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     LOGS.mkdir(exist_ok=True)
@@ -117,30 +122,55 @@ def pytest_runtest_makereport(item, call):
         item.rep_call = rep
 
 
+KERNEL_READY = """() => {
+    const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const kernel = panel && panel.sessionContext && panel.sessionContext.session && panel.sessionContext.session.kernel;
+    return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
+}"""
+
+ALL_RUN = """() => {
+    const panel = window.jupyterapp.shell.currentWidget;
+    const cells = panel.content.widgets.filter(c => c.model.type === 'code' && c.model.sharedModel.getSource().trim());
+    const kernel = panel.sessionContext.session.kernel;
+    return cells.length > 0 && cells.every(c => c.model.executionCount !== null) && kernel.status === 'idle';
+}"""
+
+
 def open_notebook(page, jupyter_lab, name: str) -> None:
-    """Open a lesson and wait until its kernel is really idle (not just the toolbar's first 'idle')."""
+    """Open a lesson and wait until its kernel is connected and idle.
+
+    The toolbar says "idle" before a kernel exists (a run started then silently does nothing), so
+    this asks the application itself (``--LabApp.expose_app_in_browser``).
+    """
     url, token, _ = jupyter_lab
-    page.goto(f"{url}/lab/tree/{name}?token={token}")
+    # ?reset: start from an empty workspace, not the tabs an earlier test left open
+    page.goto(f"{url}/lab/tree/{name}?reset&token={token}")
+    page.wait_for_function("""name => {
+        const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+        return !!panel && !!panel.context && panel.context.path === name;
+    }""", arg=name)
     page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook")
-    page.locator(".jp-StatusBar-TextItem", has_text="Idle").first.wait_for()
-    page.locator(".jp-StatusBar-TextItem", has_text="Python 3 (ipykernel) | Idle").first.wait_for()
+    page.wait_for_function(KERNEL_READY)
 
 
 def run_all(page, *, timeout_ms: int = 180_000) -> None:
-    """Run All Cells from the menu and wait until every cell has run and the kernel is idle."""
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-    page.wait_for_function(
-        """() => {
-            const prompts = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt')];
-            return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
-        }""", timeout=timeout_ms)
-    page.locator(".jp-StatusBar-TextItem", has_text="Python 3 (ipykernel) | Idle").first.wait_for(timeout=timeout_ms)
+    """Clear every stored output, Run All Cells, and wait until each code cell has run and the kernel is idle.
+
+    Clearing first matters: the lessons are stored with outputs and execution counts, so without it
+    "every cell has a count" would be true before anything ran.
+    """
+    page.wait_for_function(KERNEL_READY)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+    page.wait_for_function("""() => window.jupyterapp.shell.currentWidget.content.widgets
+        .every(c => c.model.type !== 'code' || c.model.executionCount === null)""")
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    page.wait_for_function(ALL_RUN, timeout=timeout_ms)
     text = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").inner_text()
     assert "Error displaying widget" not in text
     errors = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
     tracebacks = [e for e in errors.all_inner_texts() if "Traceback" in e]
     assert not tracebacks, tracebacks[0][:2000]
+    assert page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']").count() == 0
 
 
 def screenshot(page, name: str) -> Path:
