@@ -256,6 +256,12 @@ class DriftResult:
                            ("target_dataset_id", target_dataset_id)):
             if not isinstance(value, str) or not value:
                 raise DriftError(f"{key} must be a non-empty string, got {value!r}")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise DriftError(f"{key} must be text that JSON can carry (UTF-8); it holds a lone surrogate "
+                                 f"at position {value.index(next(c for c in value if 0xD800 <= ord(c) <= 0xDFFF))}"
+                                 ) from None
         return {
             "dataDriftId": data_drift_id,
             "dataDriftName": data_drift_name,

@@ -77,11 +77,7 @@ class Known:
     reason: str
 
 
-KNOWN = [
-    Known("drift", r"^drift\.DriftResult\.to_event_data", r"lone surrogate",
-          "drift: to_event_data accepts a lone surrogate ('\\ud800') in a string argument (run_id ...); the events "
-          "builder then rejects its data (EventValidationError naming data.runId), not to_event_data naming run_id"),
-]
+KNOWN: list[Known] = []
 
 
 def known_bug(key: str, problem: str) -> Known | None:
@@ -547,7 +543,6 @@ def test_filter_operator_type_of_the_wrong_type_names_the_field(function: str) -
         FILTER_FUNCTIONS[function](flt)
 
 
-@pytest.mark.xfail(strict=True, reason=_reason("drift", "lone surrogate"))
 def test_drift_to_event_data_names_an_argument_with_a_lone_surrogate() -> None:
     result = drift.detect(drift.profile(_frame()), _frame(seed=1))
     with pytest.raises(drift.DriftError, match="run_id"):
