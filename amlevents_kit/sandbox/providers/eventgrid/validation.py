@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
+from ....events.models import json_type
+from ....events.validate import lookup as get_ci  # ARM property names are case-insensitive on input
 from ....filters.spec import FilterValidationError, validate_filter
 from .exceptions import invalid_request, invalid_topic, not_one_of, out_of_range
 
@@ -60,41 +62,16 @@ RESOURCE_ID_PATTERNS = {
 STORAGE_ACCOUNT_RE = re.compile(RESOURCE_ID_PATTERNS["StorageQueue"][0], re.IGNORECASE)
 
 
-def get_ci(obj: dict, name: str, default: Any = None) -> Any:
-    """Read a JSON property ignoring case (ARM property names are case-insensitive on input)."""
-    if name in obj:
-        return obj[name]
-    low = name.lower()
-    for k, v in obj.items():
-        if isinstance(k, str) and k.lower() == low:
-            return v
-    return default
-
-
 def _object(value: Any, field: str) -> dict:
     if not isinstance(value, dict):
-        raise invalid_request(field, f"expected a JSON object, got {_kind(value)}.")
+        raise invalid_request(field, f"expected a JSON object, got {json_type(value)}.")
     return value
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object" if isinstance(value, dict) else type(value).__name__
 
 
 def _int_in(value: Any, field: str, bounds: tuple[int, int]) -> int:
     low, high = bounds
     if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-        raise invalid_request(field, f"expected an integer from {low} to {high}, got {_kind(value)} {value!r}.")
+        raise invalid_request(field, f"expected an integer from {low} to {high}, got {json_type(value)} {value!r}.")
     if not low <= value <= high:
         raise out_of_range(field, value, low, high)
     return int(value)
@@ -166,7 +143,7 @@ def _mappings(value: Any, field: str) -> list[dict]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise invalid_request(field, f"expected an array, got {_kind(value)}.")
+        raise invalid_request(field, f"expected an array, got {json_type(value)}.")
     if len(value) > MAX_DELIVERY_ATTRIBUTES:
         raise invalid_request(field, f"{len(value)} delivery attribute mappings; at most {MAX_DELIVERY_ATTRIBUTES} are allowed.")
     out = []
@@ -348,7 +325,7 @@ def check_expiration(value: Any, now: float) -> str | None:
         return None
     field = "properties.expirationTimeUtc"
     if not isinstance(value, str):
-        raise invalid_request(field, f"expected an ISO 8601 UTC date-time, got {_kind(value)}.")
+        raise invalid_request(field, f"expected an ISO 8601 UTC date-time, got {json_type(value)}.")
     when = parse_time(value)
     if when is None:
         raise invalid_request(field, f"expected an ISO 8601 UTC date-time like 2030-01-01T00:00:00Z, got {value!r}.")
