@@ -30,6 +30,30 @@ def sandbox(target):
     return target.sandbox
 
 
+@pytest.fixture
+def eg(target):
+    """An EventGridManagementClient on the test's sandbox, with Microsoft.EventGrid registered."""
+    from azure.mgmt.eventgrid import EventGridManagementClient
+    target.sandbox.backends["resources"].register(target.subscription_id, "Microsoft.EventGrid")
+    target.sandbox.clock.advance(seconds=5)
+    return target.client(EventGridManagementClient)
+
+
+@pytest.fixture
+def receiver():
+    """The kit's webhook receiver on 127.0.0.1, started for one test and stopped after."""
+    from amlevents_kit.receiver import Receiver
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def rx(receiver):
+    """``receiver`` under the short name the receiver and delivery suites use."""
+    return receiver
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_default_sandbox(tmp_path_factory):
     """Code that calls connect() with no folder must not touch ~/.amlevents-kit during tests."""

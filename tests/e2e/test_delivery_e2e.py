@@ -27,13 +27,6 @@ STORAGE = "/subscriptions/5f7e3b2a-8c1d-4e6f-9a0b-1c2d3e4f5a6b/resourceGroups/am
 
 
 @pytest.fixture
-def rx():
-    receiver = Receiver().start()
-    yield receiver
-    receiver.stop()
-
-
-@pytest.fixture
 def engine(sandbox):
     install(sandbox)
     eng = sandbox.service("delivery")

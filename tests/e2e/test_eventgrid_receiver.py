@@ -3,28 +3,12 @@ destinations, queues, the workflow a learner follows in lesson 02 (through Event
 
 from __future__ import annotations
 
-import pytest
-from azure.mgmt.eventgrid import EventGridManagementClient
 from azure.mgmt.eventgrid.models import (AzureFunctionEventSubscriptionDestination, EventSubscription,
                                          EventSubscriptionFilter, StorageQueueEventSubscriptionDestination,
                                          WebHookEventSubscriptionDestination)
 
 from amlevents_kit import events
 from amlevents_kit.receiver import Receiver
-
-
-@pytest.fixture
-def eg(target):
-    target.sandbox.backends["resources"].register(target.subscription_id, "Microsoft.EventGrid")
-    target.sandbox.clock.advance(seconds=5)
-    return target.client(EventGridManagementClient)
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 def test_cloudevents_subscription_uses_the_options_handshake_and_delivers_cloudevents(target, eg, receiver):

@@ -67,13 +67,6 @@ def endpoint():
     e.server.shutdown()
 
 
-@pytest.fixture
-def eg(target):
-    target.sandbox.backends["resources"].register(target.subscription_id, "Microsoft.EventGrid")
-    target.sandbox.clock.advance(seconds=5)
-    return target.client(EventGridManagementClient)
-
-
 def missing_fields(expected, actual, path="") -> list[str]:
     """Paths present in Azure's example answer but absent (or of another JSON type) in ours."""
     out = []

@@ -8,20 +8,13 @@ from azure.mgmt.eventgrid.models import (EventSubscription, EventSubscriptionFil
                                          EventSubscriptionUpdateParameters, WebHookEventSubscriptionDestination)
 
 from amlevents_kit import ensure_providers, fire
-from amlevents_kit.receiver import Receiver
 
 
 @pytest.fixture
 def eg(target):
+    """Unlike the shared ``eg``: registers both providers the way a lesson does (ensure_providers)."""
     ensure_providers(target, quiet=True)
     return target.client(EventGridManagementClient)
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 def test_patch_without_endpoint_url_keeps_the_stored_one(target, eg, receiver):

@@ -14,18 +14,10 @@ from azure.mgmt.eventgrid.models import EventSubscription, EventSubscriptionFilt
 from amlevents_kit import events
 from amlevents_kit.deploy import DeploymentRule, TagDeployer, deploy_on_model_registered, export_function_app
 from amlevents_kit.providers import ensure_providers
-from amlevents_kit.receiver import Receiver
 
 pytest.importorskip("azure.ai.ml")
 from azure.ai.ml.constants import AssetTypes  # noqa: E402
 from azure.ai.ml.entities import Model  # noqa: E402
-
-
-@pytest.fixture
-def rx():
-    receiver = Receiver().start()
-    yield receiver
-    receiver.stop()
 
 
 @pytest.fixture(scope="module")

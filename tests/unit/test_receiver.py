@@ -16,13 +16,6 @@ from amlevents_kit.receiver import Receiver
 WS = events.workspace_topic("00000000-0000-0000-0000-000000000000", "rg", "ws")
 
 
-@pytest.fixture
-def rx():
-    receiver = Receiver().start()
-    yield receiver
-    receiver.stop()
-
-
 def post(rx: Receiver, payload, **headers) -> httpx.Response:
     return httpx.post(rx.url, content=json.dumps(payload), headers={"Content-Type": "application/json", **headers})
 
