@@ -40,6 +40,18 @@ class EventGridResponses:
             request, subscription=defaults.SUBSCRIPTION_ID, namespace=NS, resource_id=resource_id,
             kind="eventgrid.delete", status=202, location=defaults.LOCATION)
 
+    def _delete_topic(self, request: Request, get: Callable[[str, str, str], dict], subscription: str,
+                      resource_group: str, topic: str) -> Response:
+        """Delete a system or custom topic; one already gone is a 204, but a missing group stays a 404."""
+        try:
+            body = get(subscription, resource_group, topic)
+        except ArmError as err:
+            if err.status == 404 and err.code != "ResourceGroupNotFound":
+                return Response(204)
+            raise
+        self.backend.delete_topic_resource(body)
+        return self._delete_lro(request, body["id"])
+
     def _sub(self, body: dict, *, nested: bool = False) -> Response:
         headers = {}
         warnings = body.get(SANDBOX_KEY, {}).get("warnings")
@@ -153,14 +165,7 @@ class EventGridResponses:
         return self._lro(request, body, status=201, kind="eventgrid.topic", rendered=_topic_body(body))
 
     def delete_system_topic(self, request: Request, subscription: str, resource_group: str, topic: str) -> Response:
-        try:
-            body = self.backend.get_system_topic(subscription, resource_group, topic)
-        except ArmError as err:
-            if err.status == 404 and err.code != "ResourceGroupNotFound":
-                return Response(204)
-            raise
-        self.backend.delete_topic_resource(body)
-        return self._delete_lro(request, body["id"])
+        return self._delete_topic(request, self.backend.get_system_topic, subscription, resource_group, topic)
 
     def list_system_topics(self, request: Request, subscription: str, resource_group: str | None = None) -> Response:
         return self._page(request, self.backend.list_system_topics(subscription, resource_group), _topic_body)
@@ -235,14 +240,7 @@ class EventGridResponses:
         return self._lro(request, body, status=201, kind="eventgrid.topic", rendered=self._custom_topic(body))
 
     def delete_topic(self, request: Request, subscription: str, resource_group: str, topic: str) -> Response:
-        try:
-            body = self.backend.get_topic(subscription, resource_group, topic)
-        except ArmError as err:
-            if err.status == 404 and err.code != "ResourceGroupNotFound":
-                return Response(204)
-            raise
-        self.backend.delete_topic_resource(body)
-        return self._delete_lro(request, body["id"])
+        return self._delete_topic(request, self.backend.get_topic, subscription, resource_group, topic)
 
     def list_topics(self, request: Request, subscription: str, resource_group: str | None = None) -> Response:
         return self._page(request, self.backend.list_topics(subscription, resource_group), self._custom_topic)
