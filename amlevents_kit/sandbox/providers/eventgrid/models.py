@@ -214,11 +214,8 @@ class EventGridBackend:
         return out, warnings
 
     def _save(self, where: dict, old: dict | None, props: dict, warnings: list[str]) -> dict:
-        destination = props.get("destination") or props["deliveryWithResourceIdentity"]["destination"]
-        old_dest = None
-        if old is not None:
-            op = old["properties"]
-            old_dest = op.get("destination") or (op.get("deliveryWithResourceIdentity") or {}).get("destination")
+        destination = destination_of(props)
+        old_dest = None if old is None else destination_of(old["properties"])
         needs_validation = destination["endpointType"] in VALIDATED_TYPES and (
             old is None or old_dest != destination or old["properties"].get("provisioningState") != "Succeeded"
             or old["properties"].get("eventDeliverySchema") != props["eventDeliverySchema"])
@@ -686,6 +683,11 @@ def _keep_endpoint_url(new: Any, old: Any) -> None:
     new_props, old_props = get_ci(new, "properties"), old.get("properties") or {}
     if isinstance(new_props, dict) and get_ci(new_props, "endpointUrl") is None and "endpointUrl" in old_props:
         new_props["endpointUrl"] = old_props["endpointUrl"]
+
+
+def destination_of(props: dict) -> dict:
+    """A subscription's destination, given directly or with a resource identity ({} when it has none)."""
+    return props.get("destination") or (props.get("deliveryWithResourceIdentity") or {}).get("destination") or {}
 
 
 def public_body(body: dict, *, keep_secrets: bool = False, nested_topic: bool = False) -> dict:

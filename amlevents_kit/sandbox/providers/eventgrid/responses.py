@@ -15,7 +15,7 @@ from ....events.validate import EventValidationError, json_problems, load_json, 
 from . import catalog
 from .exceptions import invalid_request, invalid_topic, subscription_not_found
 from .models import (KIND, MAX_PUBLISH_BYTES, NS, SANDBOX_KEY, SUBSCRIPTION_TYPE, TOPIC_TYPE,
-                     EventGridBackend, public_body)
+                     EventGridBackend, destination_of, public_body)
 
 WARNING_HEADER = "x-ms-sandbox-warning"
 MAX_TOP = 100
@@ -356,18 +356,15 @@ class EventGridResponses:
 
 
 def _full_url(body: dict) -> dict:
-    props = body["properties"]
-    dest = props.get("destination") or (props.get("deliveryWithResourceIdentity") or {}).get("destination") or {}
-    url = dest.get("properties", {}).get("endpointUrl")
+    url = destination_of(body["properties"]).get("properties", {}).get("endpointUrl")
     if url is None:
         raise invalid_request("destination", "getFullUrl applies to WebHook destinations only.")
     return {"endpointUrl": url}
 
 
 def _attributes(body: dict) -> dict:
-    props = body["properties"]
-    dest = props.get("destination") or (props.get("deliveryWithResourceIdentity") or {}).get("destination") or {}
-    return {"value": copy.deepcopy(dest.get("properties", {}).get("deliveryAttributeMappings") or [])}
+    mappings = destination_of(body["properties"]).get("properties", {}).get("deliveryAttributeMappings")
+    return {"value": copy.deepcopy(mappings or [])}
 
 
 def _topic_body(body: dict) -> dict:
