@@ -2,5 +2,6 @@
 
 `http` holds the request/response types, `errors` the ARM error bodies, `router` the route table,
 `store` the SQLite resource store, `clock` the sandbox clock, `lro` long-running operations,
-`transport` the in-process azure-core transport and `server` the loopback HTTPS server.
+`transport` the in-process azure-core transport, `server` the loopback HTTPS server and `outbound`
+the requests the sandbox itself sends (in process to ARM, over the network elsewhere).
 """

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ...arm import outbound
 from ...arm.errors import ArmError
 from ..logic import expressions as ex
 
@@ -366,23 +367,17 @@ class PipelineRunner:
         data = b"" if body is None else (json.dumps(body).encode() if not isinstance(body, str) else body.encode())
         if data:
             headers.setdefault("Content-Type", "application/json")
-        host = urlsplit(url).hostname or ""
-        if host == "management.azure.com":
+        if urlsplit(url).hostname == outbound.ARM_HOST:
             auth = tp.get("authentication") or {}
             if str(auth.get("type", "")).upper() != "MSI":
                 raise ActivityFailed("2108", "Calling Azure Resource Manager needs authentication "
                                              "{\"type\": \"MSI\", \"resource\": \"https://management.azure.com/\"} "
                                              "(the factory's managed identity).")
-            status, resp_headers, raw = self.sandbox.handle(method, url, headers, data)
-        else:
-            import requests
-            server = self.sandbox.server
-            verify: Any = str(server.ca_path) if server is not None and host == "127.0.0.1" else True
-            try:
-                resp = requests.request(method, url, headers=headers, data=data or None, timeout=60, verify=verify)
-            except requests.RequestException as exc:
-                raise ActivityFailed("2108", f"Error calling the endpoint '{url}': {exc}") from None
-            status, resp_headers, raw = resp.status_code, dict(resp.headers), resp.content
+        import requests
+        try:
+            status, resp_headers, raw = outbound.send(self.sandbox, method, url, headers, data, timeout=60)
+        except requests.RequestException as exc:
+            raise ActivityFailed("2108", f"Error calling the endpoint '{url}': {exc}") from None
         try:
             payload: Any = json.loads(raw) if raw else {}
         except ValueError:

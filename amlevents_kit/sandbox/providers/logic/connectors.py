@@ -7,8 +7,9 @@ import re
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
+from ...arm import outbound
 from . import definition as defn
 from .runner import ActionFailed
 
@@ -128,18 +129,11 @@ class Connectors:
             headers.setdefault("Content-Type", "application/json")
         else:
             data = str(body).encode()
-        host = urlsplit(uri).hostname or ""
-        if host == "management.azure.com":  # ARM: this sandbox, in process
-            status, resp_headers, raw = self.sandbox.handle(method, uri, headers, data)
-        else:
-            import requests
-            server = self.sandbox.server
-            verify: Any = str(server.ca_path) if server is not None and host == "127.0.0.1" else True
-            try:
-                resp = requests.request(method, uri, headers=headers, data=data or None, timeout=30, verify=verify)
-            except requests.RequestException as exc:
-                raise ActionFailed("BadRequest", f"The HTTP request to {uri} failed: {exc}") from None
-            status, resp_headers, raw = resp.status_code, dict(resp.headers), resp.content
+        import requests
+        try:  # ARM: this sandbox, in process; anything else over the network
+            status, resp_headers, raw = outbound.send(self.sandbox, method, uri, headers, data, timeout=30)
+        except requests.RequestException as exc:
+            raise ActionFailed("BadRequest", f"The HTTP request to {uri} failed: {exc}") from None
         try:
             payload: Any = json.loads(raw) if raw else None
         except ValueError:
