@@ -173,6 +173,28 @@ def run_all(page, *, timeout_ms: int = 180_000) -> None:
     assert page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']").count() == 0
 
 
+def run_cell(page, code: str, *, timeout_ms: int = 120_000) -> str:
+    """Type a new cell at the end of the notebook and run it, as a learner would; returns its output text."""
+    count = page.evaluate("""async code => {
+        const app = window.jupyterapp, nb = app.shell.currentWidget.content;
+        nb.activeCellIndex = nb.widgets.length - 1;
+        await app.commands.execute('notebook:insert-cell-below');
+        await app.commands.execute('notebook:change-cell-to-code');
+        nb.activeCell.model.sharedModel.setSource(code);
+        app.commands.execute('notebook:run-cell');
+        return nb.widgets.length;
+    }""", code)
+    page.wait_for_function("""n => {
+        const panel = window.jupyterapp.shell.currentWidget, cell = panel.content.widgets[n - 1];
+        return cell.model.executionCount !== null && panel.sessionContext.session.kernel.status === 'idle';
+    }""", arg=count, timeout=timeout_ms)
+    cell = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").nth(count - 1)
+    cell.scroll_into_view_if_needed()
+    text = cell.locator(".jp-OutputArea").inner_text()
+    assert "Traceback" not in text, text[:2000]
+    return text
+
+
 def screenshot(page, name: str) -> Path:
     """Keep a picture of what the learner sees (logs/ is a CI artifact)."""
     LOGS.mkdir(exist_ok=True)
