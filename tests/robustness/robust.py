@@ -10,6 +10,7 @@ for every error an ARM body ``{"error": {"code": str, "message": str}}`` with a 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -337,6 +338,43 @@ def load_seeds() -> dict[str, list[Any]]:
         if batch:  # Event Grid schema events, published to the sandbox's own topic (which sets "topic")
             seeds["events"].append(batch)
     return seeds
+
+
+# -- changing one place of a JSON value -----------------------------------------------------------------
+
+def json_paths(obj: Any, prefix: tuple = ()) -> list[tuple]:
+    """Every place in a JSON value (object keys and list items), outermost first."""
+    out = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.append(prefix + (k,))
+            out.extend(json_paths(v, prefix + (k,)))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out.append(prefix + (i,))
+            out.extend(json_paths(v, prefix + (i,)))
+    return out
+
+
+def value_at(obj: Any, path: tuple) -> Any:
+    """The value at ``path`` (as ``json_paths`` gives it)."""
+    for p in path:
+        obj = obj[p]
+    return obj
+
+
+def with_value(obj: Any, path: tuple, value: Any) -> Any:
+    """A deep copy of ``obj`` with ``value`` at ``path``."""
+    obj = copy.deepcopy(obj)
+    value_at(obj, path[:-1])[path[-1]] = value
+    return obj
+
+
+def without(obj: Any, path: tuple) -> Any:
+    """A deep copy of ``obj`` with the key or item at ``path`` removed."""
+    obj = copy.deepcopy(obj)
+    del value_at(obj, path[:-1])[path[-1]]
+    return obj
 
 
 # -- calling with a deadline ---------------------------------------------------------------------------

@@ -11,7 +11,6 @@ The inputs tried per function are in pytest's terminal summary.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -29,7 +28,7 @@ from hypothesis import strategies as st
 
 from amlevents_kit import connect, events, filters
 from amlevents_kit import drift
-from robust import TALLY
+from robust import TALLY, json_paths, with_value, without
 
 API = settings(max_examples=int(os.environ.get("AMLEVENTS_ROBUST_API_EXAMPLES", "60")), deadline=None,
                database=None, derandomize=bool(os.environ.get("CI")), suppress_health_check=list(HealthCheck))
@@ -187,31 +186,6 @@ def test_build_event_rejects_bad_arguments_clearly() -> None:
     run.done()
 
 
-def _paths(obj: Any, prefix: tuple = ()) -> list[tuple]:
-    out = []
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out.append(prefix + (k,))
-            out.extend(_paths(v, prefix + (k,)))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            out.append(prefix + (i,))
-            out.extend(_paths(v, prefix + (i,)))
-    return out
-
-
-def _mutate(obj: Any, path: tuple, value: Any, drop: bool) -> Any:
-    obj = copy.deepcopy(obj)
-    parent = obj
-    for p in path[:-1]:
-        parent = parent[p]
-    if drop:
-        del parent[path[-1]]
-    else:
-        parent[path[-1]] = value
-    return obj
-
-
 SAMPLES = [(t, s) for t in sorted(events.ALL_AML_EVENT_TYPES) for s in ("EventGridSchema", "CloudEventSchemaV1_0")]
 
 
@@ -225,11 +199,11 @@ def test_event_parsers_reject_bad_events_clearly(function: str) -> None:
     @given(st.sampled_from(SAMPLES), st.data())
     def one(sample: tuple[str, str], data) -> None:
         event = events.sample_event(*sample)
-        path = data.draw(st.sampled_from(_paths(event)))
+        path = data.draw(st.sampled_from(json_paths(event)))
         drop = data.draw(st.booleans())
         value = None if drop else data.draw(hostile_values)
         try:
-            bad = _mutate(event, path, value, drop)
+            bad = without(event, path) if drop else with_value(event, path, value)
         except TypeError:
             return
         field = str(path[-1]) if isinstance(path[-1], str) else str(path[-2])
@@ -315,10 +289,10 @@ def test_filter_functions_reject_bad_filters_clearly(function: str) -> None:
             flt = data.draw(st.sampled_from(OVER_LIMIT + [None, 5, "x", [], {"advancedFilters": None}]))
             what, names = f"{function}({json.dumps(flt)[:60] if not isinstance(flt, str) else flt!r})", ["filter"]
         else:
-            path = data.draw(st.sampled_from(_paths(GOOD_FILTER)))
+            path = data.draw(st.sampled_from(json_paths(GOOD_FILTER)))
             drop = data.draw(st.booleans())
             value = None if drop else data.draw(hostile_values)
-            flt = _mutate(GOOD_FILTER, path, value, drop)
+            flt = without(GOOD_FILTER, path) if drop else with_value(GOOD_FILTER, path, value)
             field = next((str(p) for p in reversed(path) if isinstance(p, str)), "advancedFilters")
             names = [field, "filter"]
             what = f"{function}(filter with {'.'.join(map(str, path))} {'dropped' if drop else '= ' + repr(value)[:40]})"

@@ -24,7 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from robust import (CALL_DEADLINE, GROUP_VALUES, HOSTILE_VALUES, RG_ID, TALLY, TOPIC, TOPIC_ID, WS, build_url,
-                    collection_of, load_seeds, problems_with, query_for, route_key, seed_sandbox, valid_values)
+                    collection_of, json_paths, load_seeds, problems_with, query_for, route_key, seed_sandbox,
+                    valid_values, value_at, with_value, without)
 
 EXAMPLES = int(os.environ.get("AMLEVENTS_ROBUST_EXAMPLES", "24"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=bool(os.environ.get("CI")),
@@ -45,39 +46,6 @@ ODD_QUERY = [("$top", "-1"), ("$top", "abc"), ("$top", "99999999999999999999999"
              ("$skiptoken", "a" * 2000), ("$expand", "everything"), ("timeout", "-5"), ("id", "../.."),
              ("token", "ü" * 10), ("sig", "x" * 5000), ("restype", "container"), ("comp", "list"),
              ("x", "&" * 100)]
-
-
-def _paths(obj: Any, prefix: tuple = ()) -> list[tuple]:
-    """Every place in a JSON value (object keys and list items), outermost first."""
-    out = []
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out.append(prefix + (k,))
-            out.extend(_paths(v, prefix + (k,)))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            out.append(prefix + (i,))
-            out.extend(_paths(v, prefix + (i,)))
-    return out
-
-
-def _get(obj: Any, path: tuple) -> Any:
-    for p in path:
-        obj = obj[p]
-    return obj
-
-
-def _set(obj: Any, path: tuple, value: Any) -> Any:
-    obj = copy.deepcopy(obj)
-    _get(obj, path[:-1])[path[-1]] = value
-    return obj
-
-
-def _drop(obj: Any, path: tuple) -> Any:
-    obj = copy.deepcopy(obj)
-    parent = _get(obj, path[:-1])
-    del parent[path[-1]]
-    return obj
 
 
 def _dumps(value: Any) -> bytes:
@@ -136,27 +104,27 @@ def bodies(draw, route) -> tuple[bytes, str]:
             props["filter"] = {}
         props["filter"]["advancedFilters"] = flt
         return _dumps({**base, "properties": props}), which
-    paths = _paths(seed)
+    paths = json_paths(seed)
     if not paths:
         return _dumps(seed), "a published example body (nothing to mutate)"
     path = draw(st.sampled_from(paths))
     where = ".".join(str(p) for p in path)
     if kind == "huge_string":
         size = draw(st.sampled_from([MB, 3 * MB]))
-        return _dumps(_set(seed, path, "h" * size)), f"{size // MB} MB string at {where}"
+        return _dumps(with_value(seed, path, "h" * size)), f"{size // MB} MB string at {where}"
     how = draw(st.sampled_from(["drop", "null", "wrong type", "bad string", "deep"]))
     if how == "drop":
-        return _dumps(_drop(seed, path)), f"{where} dropped"
+        return _dumps(without(seed, path)), f"{where} dropped"
     if how == "null":
-        return _dumps(_set(seed, path, None)), f"{where} null"
+        return _dumps(with_value(seed, path, None)), f"{where} null"
     if how == "deep":
-        return _dumps(_set(seed, path, DEEP_MARK)), f"{where} {DEEP} levels deep"
+        return _dumps(with_value(seed, path, DEEP_MARK)), f"{where} {DEEP} levels deep"
     if how == "bad string":
         value = draw(st.sampled_from(BAD_STRINGS))
-        return _dumps(_set(seed, path, value)), f"{where} = {value[:20]!r}"
-    current = _get(seed, path)
+        return _dumps(with_value(seed, path, value)), f"{where} = {value[:20]!r}"
+    current = value_at(seed, path)
     value = draw(st.sampled_from([v for v in WRONG_TYPES if type(v) is not type(current)]))
-    return _dumps(_set(seed, path, value)), f"{where} = {json.dumps(value)[:30]} (was {type(current).__name__})"
+    return _dumps(with_value(seed, path, value)), f"{where} = {json.dumps(value)[:30]} (was {type(current).__name__})"
 
 
 @st.composite
@@ -536,10 +504,10 @@ def deliveries(draw) -> tuple[str, dict, bytes, str]:
         event_type = (events.SUBSCRIPTION_VALIDATION if shape == "validation"
                       else draw(st.sampled_from(sorted(events.ALL_AML_EVENT_TYPES))))
         event = events.sample_event(event_type, schema)
-        paths = _paths(event)
+        paths = json_paths(event)
         path = draw(st.sampled_from(paths))
         value = draw(st.sampled_from(WRONG_TYPES + BAD_STRINGS + [None]))
-        event = _set(event, path, value) if draw(st.booleans()) else _drop(event, path)
+        event = with_value(event, path, value) if draw(st.booleans()) else without(event, path)
         batch = draw(st.booleans())
         body = _dumps([event] if batch or schema == "EventGridSchema" else event)
     return method, headers, body, f"{method} {kind or '-'} {shape} {body[:50]!r}"
@@ -660,9 +628,9 @@ def scoring_requests(draw, columns: list[str]) -> tuple[bytes, str]:
         key = draw(st.sampled_from(["dataframe_split", "dataframe_records", "inputs", "instances", "data", "ü"]))
         value = draw(st.sampled_from(WRONG_TYPES + [[[1, 2, 3, 4]], {"columns": columns, "data": [[1, 2, 3, 4]]}]))
         return json.dumps({key: value}).encode(), f"{key} = {json.dumps(value)[:30]}"
-    path = draw(st.sampled_from(_paths(good)))
+    path = draw(st.sampled_from(json_paths(good)))
     value = draw(st.sampled_from(WRONG_TYPES + BAD_STRINGS[:4] + [None]))
-    return _dumps(_set(good, path, value)), f"{'.'.join(map(str, path))} = {json.dumps(value)[:30]}"
+    return _dumps(with_value(good, path, value)), f"{'.'.join(map(str, path))} = {json.dumps(value)[:30]}"
 
 
 def test_the_scoring_uri_survives_bad_requests(scoring) -> None:
