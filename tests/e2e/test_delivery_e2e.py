@@ -42,7 +42,9 @@ def subscription(name: str, url: str, **props) -> dict:
 
 
 def reconciled(stats: dict) -> bool:
-    print("reconciliation:", stats)  # the counts, for the fault-suite report (pytest -s)
+    """published = delivered + dead-lettered + dropped + pending; the counts go to the run's fault report."""
+    from fault_report import record
+    record(stats)
     return stats["published"] == stats["delivered"] + stats["dead_lettered"] + stats["dropped"] + stats["pending"]
 
 
