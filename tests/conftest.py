@@ -57,7 +57,7 @@ def rx(receiver):
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_default_sandbox(tmp_path_factory):
     """Code that calls connect() with no folder must not touch ~/.amlevents-kit during tests."""
-    os.environ.setdefault("AMLEVENTS_SANDBOX_DIR", str(tmp_path_factory.mktemp("default-sandbox")))
+    os.environ["AMLEVENTS_SANDBOX_DIR"] = str(tmp_path_factory.mktemp("default-sandbox"))
     yield
 
 
