@@ -56,6 +56,7 @@ def quiet_azure_ai_ml() -> None:
     land in whichever notebook cell happens to run, so stored outputs would differ run to run).
     """
     import azure.ai.ml  # noqa: F401  (installs its handler on the 'azure.ai.ml' logger)
+    from azure.ai.ml._artifacts import _blob_storage_helper as blob_helper
     from azure.ai.ml._utils import _azureml_polling as polling
     from azure.mgmt.core.polling.arm_polling import ARMPolling
 
@@ -67,6 +68,17 @@ def quiet_azure_ai_ml() -> None:
             ARMPolling.update_status(self)
         update_status._quiet = True  # type: ignore[attr-defined]
         polling.AzureMLPolling.update_status = update_status
+    if not getattr(blob_helper, "_amlevents_quiet", False):
+        # After every upload it prints a bare colour reset to stderr, even with show_progress=False:
+        # in a notebook that is an empty red box under the cell, which learners read as an error.
+        blob_helper.print = _print_unless_colour_reset  # shadows the builtin in that module only
+        blob_helper._amlevents_quiet = True
+
+
+def _print_unless_colour_reset(*args, **kwargs) -> None:
+    if len(args) == 1 and isinstance(args[0], str) and not args[0].replace("\x1b[39m", "").strip():
+        return
+    print(*args, **kwargs)
 
 
 # -- teaching data ------------------------------------------------------------------------------------

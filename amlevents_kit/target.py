@@ -74,6 +74,9 @@ class Target:
     def ml_client(self, **kwargs: Any):
         """An ``azure.ai.ml.MLClient`` on the workspace (azure-ai-ml is imported only now: it is heavy)."""
         from azure.ai.ml import MLClient
+
+        from .retrain import quiet_azure_ai_ml
+        quiet_azure_ai_ml()  # no poll dots or bare colour codes landing in the learner's cells
         return MLClient(self.credential, self.subscription_id, self.resource_group, self.workspace_name,
                         **{**self._ml_kwargs(), **kwargs})
 
