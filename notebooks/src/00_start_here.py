@@ -72,6 +72,12 @@ print("workspace:", workspace.name)
 print("ARM id   :", workspace.id == target.workspace_id)
 
 # %% [markdown]
+# **Starting again.** The sandbox keeps what the lessons create in a folder, so you can stop and come back later.
+# To throw it all away and start from a fresh sandbox, run `target.sandbox.reset()` (with the other lessons'
+# kernels shut down), or `amlevents-kit sandbox reset --folder <folder>` in a terminal. On Azure, use
+# `amlevents_kit.cleanup(target)` instead (below).
+
+# %% [markdown]
 # ## Going to Azure
 #
 # To run the lessons on your own workspace instead of the sandbox:
