@@ -16,11 +16,12 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 from azure.core.credentials import AccessToken
 
 ClientT = TypeVar("ClientT")
+T = TypeVar("T")
 
 TARGET_ENV = "AMLEVENTS_TARGET"
 SANDBOX_URL_ENV = "AMLEVENTS_SANDBOX_URL"
@@ -83,6 +84,25 @@ class Target:
     def _ml_kwargs(self) -> dict[str, Any]:
         return {}
 
+    def wait_for(self, condition: Callable[[], T], *, timeout: float | None = None,
+                 interval: float | None = None) -> T:
+        """Look at ``condition()`` until it returns something true, and return that.
+
+        In the sandbox each look also drives the delivery engine, so events move at once (``timeout``
+        defaults to 2 minutes); on Azure, where Event Grid delivers on its own and a managed deployment
+        takes minutes, this looks every 15 s for up to 30 minutes. Raises ``TimeoutError`` after that.
+        """
+        timeout = (120.0 if self.is_sandbox else 1800.0) if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while not (found := condition()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"wait_for: nothing came within {timeout:g} s")
+            self._between_looks(interval)
+        return found
+
+    def _between_looks(self, interval: float | None) -> None:
+        time.sleep(15.0 if interval is None else interval)
+
     def summary(self) -> dict[str, str]:
         return {"target": self.kind, "subscription": self.subscription_id,
                 "resource group": self.resource_group, "workspace": self.workspace_name,
@@ -117,6 +137,11 @@ class SandboxTarget(Target):
     def _ml_kwargs(self) -> dict[str, Any]:
         from .sandbox.providers.machinelearningservices.client import ml_client_kwargs  # routes blob uploads too
         return ml_client_kwargs(self)
+
+    def _between_looks(self, interval: float | None) -> None:
+        if self.sandbox is not None:  # in-process: deliver what is due now (a served sandbox delivers by itself)
+            self.sandbox.service("delivery").pump()
+        time.sleep(0.05 if interval is None else interval)
 
     def summary(self) -> dict[str, str]:
         out = super().summary()

@@ -13,6 +13,7 @@ executed ``.ipynb`` files (nbval compares the stored outputs)::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import subprocess
 import sys
@@ -48,11 +49,23 @@ def build(source: Path, *, sandbox_dir: Path | None = None, timeout: int = 120) 
             os.environ.pop("AMLEVENTS_SANDBOX_DIR", None)
         else:
             os.environ["AMLEVENTS_SANDBOX_DIR"] = previous
+    seen: set[str] = set()
     for cell in nb.cells:
         cell.get("metadata", {}).pop("execution", None)
+        cell.id = _stable_id(cell, seen)
     out = NOTEBOOKS / (source.stem + ".ipynb")
     nbformat.write(nb, out)
     return out
+
+
+def _stable_id(cell, seen: set[str]) -> str:
+    """A cell id from the cell's own text, so a rebuild changes only the ids of cells that changed."""
+    digest = hashlib.sha1(f"{cell.cell_type}:{cell.source}".encode()).hexdigest()
+    n = 8
+    while digest[:n] in seen:
+        n += 1
+    seen.add(digest[:n])
+    return digest[:n]
 
 
 def check(notebooks: list[Path]) -> int:

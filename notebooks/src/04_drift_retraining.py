@@ -201,28 +201,14 @@ print(run.event["eventType"], run.event["subject"])
 print(json.dumps(run.event["data"], indent=2))
 
 # %% [markdown]
-# Event Grid delivers it to the Logic App, whose run sends the email and starts the pipeline. **Sandbox only**:
-# `deliver()` drives the delivery engine until something is there (on Azure this takes seconds on its own).
+# Event Grid delivers it to the Logic App, whose run sends the email and starts the pipeline.
+# `target.wait_for(...)` looks until something is there; in the sandbox it also drives the delivery engine (on
+# Azure, Event Grid delivers on its own within seconds and `wait_for` only waits).
 
 # %%
-import time
-
 from amlevents_kit.mailbox import open_mailbox
 
-
-def deliver(until, timeout: float = 300):
-    """Wait until ``until()`` returns something; in the sandbox, drive the delivery engine meanwhile."""
-    deadline = time.monotonic() + timeout
-    while not (found := until()):
-        if time.monotonic() > deadline:
-            raise TimeoutError("nothing arrived in time")
-        if target.is_sandbox:
-            target.sandbox.service("delivery").pump()
-        time.sleep(0.1)
-    return found
-
-
-la_run = deliver(lambda: [r for r in wf.run_history(target, "lesson04-drift-retrain", top=50)
+la_run = target.wait_for(lambda: [r for r in wf.run_history(target, "lesson04-drift-retrain", top=50)
                           if r.trigger_body["id"] == run.event["id"]])[0]
 print(la_run)
 mail = [m for m in open_mailbox(target).messages(to="ml-team@example.com") if m.subject.startswith("Drift on lesson04")]
@@ -235,8 +221,9 @@ print(mail[-1].subject)
 from azure.mgmt.datafactory.models import RunFilterParameters
 
 pipeline_run_id = la_run.action("Create_a_pipeline_run").outputs["body"]["runId"]
-pipeline_run = deliver(lambda: (r := adf.pipeline_runs.get(target.resource_group, "lesson04-adf", pipeline_run_id))
-                       .status not in ("Queued", "InProgress") and r)
+pipeline_run = target.wait_for(
+    lambda: (r := adf.pipeline_runs.get(target.resource_group, "lesson04-adf", pipeline_run_id))
+    .status not in ("Queued", "InProgress") and r)
 print(pipeline_run.pipeline_name, pipeline_run.status, pipeline_run.parameters["driftRunId"] == run.run_id)
 window = RunFilterParameters(last_updated_after="2000-01-01T00:00:00Z", last_updated_before="2200-01-01T00:00:00Z")
 for act in adf.activity_runs.query_by_pipeline_run(target.resource_group, "lesson04-adf", pipeline_run_id, window).value:
@@ -297,7 +284,7 @@ print(sub.name, sub.provisioning_state, sub.filter.subject_begins_with == f"data
 
 # %%
 run_v2 = monitor_v2.run(november[features], target_dataset_id=november_uri, run_id=f"lesson04-v2-{uuid.uuid4()}")
-outcome = deliver(lambda: handler.outcomes)[0]
+outcome = target.wait_for(lambda: handler.outcomes)[0]
 print(outcome.action, outcome.job == retrain.job_name_for(run_v2.run_id))
 job_v2 = retrain.wait_for_job(target, outcome.job)
 model_v2 = next(m for m in ml.models.list("lesson04-churn") if m.tags.get("trained-by") == job_v2.name)

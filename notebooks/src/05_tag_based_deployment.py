@@ -177,27 +177,12 @@ print(tagged.name, tagged.version, tagged.tags)
 print(untagged.name, untagged.version, untagged.tags)
 
 # %% [markdown]
-# Event Grid delivers the first registration and filters out the second. **Sandbox only**: `deliver()` runs the
-# delivery engine until nothing is due (on Azure, deliveries happen on their own within seconds, and a managed
-# deployment takes several minutes).
+# Event Grid delivers the first registration and filters out the second. `target.wait_for(...)` looks until
+# `ModelDeployed` has arrived and the handler has finished; in the sandbox it also drives the delivery engine (on
+# Azure, deliveries happen on their own within seconds, and a managed deployment takes several minutes).
 
 # %%
-import time
-
-
-def deliver(until, timeout: float = 1800) -> None:
-    """Wait until ``until()`` is true; in the sandbox, drive the delivery engine meanwhile (sandbox only)."""
-    deadline = time.monotonic() + timeout
-    while not until():
-        if time.monotonic() > deadline:
-            raise TimeoutError("nothing arrived in time")
-        if target.is_sandbox:
-            target.sandbox.service("delivery").pump()
-        else:
-            time.sleep(15)
-
-
-deliver(lambda: deployed_events)
+target.wait_for(lambda: deployed_events and deployer.outcomes)  # the handler finishes just after ModelDeployed
 for outcome in deployer.outcomes:
     print(outcome)
 

@@ -16,12 +16,14 @@
 # cells marked **sandbox only** drive the delivery engine or read the sandbox's own logs.
 
 # %%
+from datetime import datetime, timezone
+
 from amlevents_kit import connect, ensure_providers, events
 
 target = connect()
 states = ensure_providers(target)
 ml = target.ml_client()
-start = target.sandbox.clock.utcnow() if target.is_sandbox else __import__("datetime").datetime.now().astimezone()
+start = target.sandbox.clock.utcnow() if target.is_sandbox else datetime.now(timezone.utc)  # the timeline's start
 ONCALL = "mlops-oncall@example.com"
 
 # %% [markdown]
@@ -130,31 +132,17 @@ print(run.summary())
 # %% [markdown]
 # ## 4. The loop runs
 #
-# **Sandbox only**: `deliver()` drives the delivery engine until the second email (the model is live) is in the
-# mailbox. On Azure nothing needs driving: wait for the email in your inbox (a few minutes: the job, then the
-# managed deployment).
+# `target.wait_for(...)` looks until the second email (the model is live) is in the mailbox; in the sandbox it also
+# drives the delivery engine. On Azure nothing needs driving: it waits (a few minutes: the job, then the managed
+# deployment) while the email reaches your inbox.
 
 # %%
-import time
-
 from amlevents_kit.mailbox import open_mailbox
 
 box = open_mailbox(target)
-
-
-def deliver(until, timeout: float = 300):
-    """Wait until ``until()`` returns something; in the sandbox, drive the delivery engine meanwhile."""
-    deadline = time.monotonic() + timeout
-    while not (found := until()):
-        if time.monotonic() > deadline:
-            raise TimeoutError("the loop did not finish in time")
-        if target.is_sandbox:
-            target.sandbox.service("delivery").pump()
-        time.sleep(0.1)
-    return found
-
-
-live = deliver(lambda: [m for m in box.messages(to=ONCALL) if m.subject.startswith("Live on mlops-ep")])
+# The handler records its outcome after routing traffic, a moment after ModelDeployed: wait for both.
+live = target.wait_for(lambda: deployer.outcomes and [m for m in box.messages(to=ONCALL)
+                                                      if m.subject.startswith("Live on mlops-ep")])
 for message in box.messages(to=ONCALL):
     print(message.subject)
 

@@ -3,7 +3,6 @@ drift -> alert email + retraining pipeline -> job -> tagged model version -> dep
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -22,16 +21,6 @@ from amlevents_kit.receiver import Receiver
 
 CODE = Path(__file__).resolve().parents[2] / "notebooks" / "jobs" / "retrain"
 ONCALL = "oncall@example.com"
-
-
-def _until(target, found, timeout: float = 120.0):
-    """Drive deliveries until ``found()`` returns something (a safety-net timeout only)."""
-    deadline = time.monotonic() + timeout
-    while not (value := found()):
-        assert time.monotonic() < deadline, "the loop did not finish"
-        target.sandbox.service("delivery").pump()
-        time.sleep(0.05)
-    return value
 
 
 def test_drift_to_deployed_model_with_its_timeline(target):
@@ -66,7 +55,9 @@ def test_drift_to_deployed_model_with_its_timeline(target):
                                                       rule.to_event_subscription(receiver.url)).result()
         run = monitor.run(new[features], target_dataset_id=uri, run_id="loop-run-1")
         box = open_mailbox(target)
-        _until(target, lambda: [x for x in box.messages(to=ONCALL) if x.subject.startswith("Live:")])
+        # the handler records its outcome after routing traffic, just after ModelDeployed: wait for both
+        target.wait_for(lambda: deployer.outcomes and [x for x in box.messages(to=ONCALL)
+                                                       if x.subject.startswith("Live:")])
     assert [x.subject for x in box.messages(to=ONCALL)] == [
         "AML Microsoft.MachineLearningServices.DatasetDriftDetected on "
         f"datadrift/{monitor.id}/run/loop-run-1", "Live: loop-churn:1"]
