@@ -150,6 +150,8 @@ def to_eventgrid_schema(event: dict, *, data_version: str | None = None) -> dict
     if detect_schema(event) == t.EVENTGRID_SCHEMA:
         return dict(event)
     event_type = lookup(event, "type")
+    if not isinstance(event_type, str) or not event_type:
+        raise EventValidationError([("type", f"expected a non-empty string, got {preview(event_type, 80)}")])
     version = lookup(event, "dataversion")
     if version is None:
         version = data_version if data_version is not None else t.DEFAULT_DATA_VERSION.get(event_type, "")

@@ -341,10 +341,16 @@ class Event:
         """Return an ``azure.eventgrid.EventGridEvent`` for this event."""
         from azure.eventgrid import EventGridEvent
 
-        return EventGridEvent.from_dict(self.to_dict(t.EVENTGRID_SCHEMA))
+        from .validate import validate_event
+        wire = self.to_dict(t.EVENTGRID_SCHEMA)
+        validate_event(wire, schema=t.EVENTGRID_SCHEMA)  # a clear error here, not one from inside azure-core
+        return EventGridEvent.from_dict(wire)
 
     def to_cloud_event(self):
         """Return an ``azure.core.messaging.CloudEvent`` for this event."""
         from azure.core.messaging import CloudEvent
 
-        return CloudEvent.from_dict(self.to_dict(t.CLOUDEVENT_SCHEMA))
+        from .validate import validate_event
+        wire = self.to_dict(t.CLOUDEVENT_SCHEMA)
+        validate_event(wire, schema=t.CLOUDEVENT_SCHEMA)
+        return CloudEvent.from_dict(wire)

@@ -62,7 +62,7 @@ def _to_event(raw: Any, index: int | None) -> Event:
     when = lookup(raw, names[2])
     version = lookup(raw, names[3])
     return Event(
-        id=str(lookup(raw, "id", "")),
+        id=_id(lookup(raw, "id", "")),
         type=event_type,
         subject=lookup(raw, "subject") or "",
         topic=lookup(raw, names[1]) or "",
@@ -72,6 +72,11 @@ def _to_event(raw: Any, index: int | None) -> Event:
         raw=raw,
         schema=schema,
     )
+
+
+def _id(value: Any) -> str:
+    """The event id as text; an id that is missing or null stays empty (validate_event names it)."""
+    return "" if value is None else str(value)
 
 
 def parse_events(body: bytes | str | dict | list | Any) -> list[Event]:

@@ -14,7 +14,7 @@ from .engine import (COERCE, MATCHES_MISSING, MISSING, NEGATED, as_number, event
                      raw_event, resolve, subject_of)
 from ..events.models import json_type, preview
 from ..events.validate import json_depth
-from .spec import AdvancedClause, FilterSpec, read_filter
+from .spec import AdvancedClause, FilterSpec, problems, read_filter
 
 _VERBS = {
     "StringIn": ("equals", "does not equal"),
@@ -49,6 +49,8 @@ class Explanation:
 
     matched: bool
     clauses: list[ClauseResult] = field(default_factory=list)
+    #: What Azure would refuse in this filter (``field: message``): such a subscription is never created.
+    rejected: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return self.matched
@@ -58,6 +60,7 @@ class Explanation:
         if not self.clauses:
             head += " (the filter is empty)"
         lines = [head]
+        lines += [f"  ! Azure rejects this filter, so the subscription would not exist: {r}" for r in self.rejected]
         for c in self.clauses:
             lines.append(f"  {'✓' if c.matched else '✗'} {c.where}: {c.reason}")
         return "\n".join(lines)
@@ -70,8 +73,10 @@ class Explanation:
             f"<td><code>{html.escape(c.test)}</code></td><td>{html.escape(c.reason)}</td></tr>"
             for c in self.clauses
         )
+        rejected = "".join(f"<div style='color:#9a6700'>⚠ Azure rejects this filter, so the subscription would "
+                           f"not exist: {html.escape(r)}</div>" for r in self.rejected)
         return (
-            f"<div><b style='color:{color}'>{verdict}</b>"
+            f"<div><b style='color:{color}'>{verdict}</b>{rejected}"
             "<table><thead><tr><th></th><th>clause</th><th>test</th><th>why</th></tr></thead>"
             f"<tbody>{rows}</tbody></table></div>"
         )
@@ -112,8 +117,12 @@ def _repr(value: Any) -> str:
     return repr(value) if json_depth(value) <= 6 else preview(value, 200)
 
 
-def _show(values: list, single: bool) -> str:
-    """Render filter values for a sentence."""
+def _show(values: list, single: bool, c: AdvancedClause | None = None) -> str:
+    """Render filter values for a sentence (and say so when the given ones are of the wrong type)."""
+    given = ([c.value] if single else list(c.values or [])) if c is not None else []
+    if not values and any(v is not None for v in given):
+        shown = _repr(given[0] if single else given)
+        return f"(no usable value: {shown} is not {_KIND_WORDS[c.kind]}, and Azure rejects such a filter)"
     if single:
         return _repr(values[0]) if values else "(no value)"
     if not values:
@@ -152,14 +161,14 @@ def _explain_clause(ev: dict, c: AdvancedClause, arrays: bool) -> ClauseResult:
             return ClauseResult(where, test, False, f"{key} has no {_KIND_WORDS[c.kind]} among its elements {preview(value, 80)}")
         hits = [(item, v) for item, x in items for v in values if _hit(base, x, v)]
         subject = lambda item: f"element {preview(item, 60)} of {key}"  # noqa: E731
-        miss = f"no element of {key} {verb} {_show(values, single)}"
+        miss = f"no element of {key} {verb} {_show(values, single, c)}"
     else:
         x = coerce(value)
         if x is None:
             return ClauseResult(where, test, False, f"{key} = {preview(value, 60)} is {json_type(value)}; {op} compares {_KIND_WORDS[c.kind]}")
         hits = [(value, v) for v in values if _hit(base, x, v)]
         subject = lambda item: f"{key} = {preview(item, 60)}"  # noqa: E731
-        miss = f"{key} = {preview(value, 60)} {verb_not} {_show(values, single)}"
+        miss = f"{key} = {preview(value, 60)} {verb_not} {_show(values, single, c)}"
     case = " (ignoring case)" if c.kind == "strings" else ""
     if hits:
         item, v = hits[0]
@@ -204,4 +213,4 @@ def explain(event: Any, flt: Any) -> "Explanation":
                                 f"subject {subject!r} {verbs[0 if ok else 1]} {wanted!r}{case}"))
     for clause in spec.advanced_filters:
         out.append(_explain_clause(ev, clause, spec.enable_advanced_filtering_on_arrays))
-    return Explanation(all(c.matched for c in out), out)
+    return Explanation(all(c.matched for c in out), out, [f"{f}: {m}" for f, m in problems(spec)])

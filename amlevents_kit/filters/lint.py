@@ -195,9 +195,16 @@ def _check_kind(c: AdvancedClause, kind: str, parts: list[str], where: str, out:
     if len(parts) > 2:
         out.append(Finding("error", f"data.{parts[1]} is not an object; {c.key!r} never matches", where))
         return
-    if kind == "number" and c.kind == "strings":
+    if c.kind == "bool" and kind != "bool":
+        word = {"nullable-string": "string", "datetime": "date-time string", "version": "string or number"}.get(kind, kind)
+        out.append(Finding("error", f"data.{parts[1]} is a {word}; BoolEquals matches only true or false, so it "
+                                    "never matches", where))
+    elif kind == "version" and c.kind == "strings":
+        out.append(Finding("warning", f"data.{parts[1]} may arrive as a number (Azure's own examples send 20); "
+                                      f"{c.operator} compares strings only, so use NumberIn for those events", where))
+    elif kind == "number" and c.kind == "strings":
         out.append(Finding("error", f"data.{parts[1]} is a number; {c.operator} compares strings, so it never matches", where))
-    elif kind in ("string", "nullable-string", "datetime") and c.kind in ("numbers", "number", "ranges", "bool"):
+    elif kind in ("string", "nullable-string", "datetime") and c.kind in ("numbers", "number", "ranges"):
         out.append(Finding("warning", f"data.{parts[1]} is a string; {c.operator} only matches if it holds a number", where))
 
 
@@ -220,6 +227,8 @@ def lint(flt: Any, event_types: list[str] | None = None) -> list[Finding]:
 
     ``event_types``: the event types the topic publishes (default: the five AML types).
     """
+    if isinstance(event_types, str) or hasattr(event_types, "value"):  # one type given on its own
+        event_types = [event_types]
     topic_types = [getattr(t, "value", t) for t in (event_types or ALL_AML_EVENT_TYPES)]
     if not all(isinstance(t, str) for t in topic_types):
         raise TypeError("event_types: expected a list of event type names (strings or SystemEventNames members)")

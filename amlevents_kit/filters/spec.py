@@ -117,6 +117,9 @@ def read_filter(flt: Any) -> FilterSpec:
     if isinstance(flt, FilterSpec):
         return flt
     flt = _unwrap_subscription(flt)
+    if flt is None:  # a subscription without a filter gets every event type the topic publishes
+        return FilterSpec()
+    flt = _as_sent(flt)
     if not isinstance(flt, dict) and not hasattr(flt, "advanced_filters") and not hasattr(flt, "included_event_types"):
         raise FilterValidationError(
             "filter", f"expected an EventSubscriptionFilter or its JSON object, got {type(flt).__name__}"
@@ -147,6 +150,36 @@ def read_filter(flt: Any) -> FilterSpec:
             raise FilterValidationError("filter.advancedFilters", f"expected an array, got {json_type(advanced)}")
         spec.advanced_filters = [_read_clause(i, item) for i, item in enumerate(advanced)]
     return spec
+
+
+def _is_sdk_model(obj: Any) -> bool:
+    return callable(getattr(obj, "serialize", None)) and isinstance(getattr(obj, "_attribute_map", None), dict)
+
+
+def _as_sent(flt: Any) -> Any:
+    """An azure-mgmt-eventgrid filter model as the SDK sends it, so it is judged as Azure judges it.
+
+    The models keep what they were given (``values=[5]``, ``value="true"``); their serializer turns
+    that into ``["5"]`` and ``true`` on the wire. Values it cannot send are named here.
+    """
+    if not _is_sdk_model(flt):
+        return flt
+    from azure.core.exceptions import SerializationError
+    try:
+        return flt.serialize()
+    except SerializationError:
+        for i, clause in enumerate(getattr(flt, "advanced_filters", None) or []):
+            where = f"filter.advancedFilters[{i}]"
+            if not _is_sdk_model(clause):
+                raise FilterValidationError(where, "expected an advanced filter model such as StringInAdvancedFilter, "
+                                                   f"got {type(clause).__name__}") from None
+            try:
+                clause.serialize()
+            except SerializationError:
+                shown = preview(getattr(clause, "values", getattr(clause, "value", None)), 80)
+                raise FilterValidationError(where, f"the SDK cannot send this {type(clause).__name__}: its value(s) "
+                                                   f"{shown} are not of the operator's type") from None
+        raise FilterValidationError("filter", "the SDK cannot serialize this filter; check each field's type") from None
 
 
 def _unwrap_subscription(obj: Any) -> Any:
