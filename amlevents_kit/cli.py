@@ -38,9 +38,15 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _reset(args: argparse.Namespace) -> int:
-    sandbox = Sandbox.open(args.folder).reset()
+    sandbox = Sandbox.open(args.folder)
+    try:
+        sandbox.reset(force=args.force)
+    except RuntimeError as exc:
+        print(f"amlevents-kit sandbox reset: {str(exc).replace('reset(force=True)', '--force')}", file=sys.stderr)
+        return 1
+    finally:
+        sandbox.close()
     print(f"reset {sandbox.folder}")
-    sandbox.close()
     return 0
 
 
@@ -105,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=0, help="port (default: any free port)")
     serve.add_argument("--json", action="store_true", help="print the connection details as one JSON line")
     serve.set_defaults(func=_serve)
-    sb.add_parser("reset", parents=[common], help="delete the sandbox's state").set_defaults(func=_reset)
+    reset = sb.add_parser("reset", parents=[common], help="delete the sandbox's state")
+    reset.add_argument("--force", action="store_true", help="reset even while other processes use the folder")
+    reset.set_defaults(func=_reset)
     sb.add_parser("info", parents=[common], help="show the sandbox folder and clock").set_defaults(func=_info)
     az_env = sb.add_parser("az-env", parents=[common],
                            help="print the environment and one-time commands for the Azure CLI (az)")
@@ -118,7 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (FileExistsError, NotADirectoryError) as exc:  # --folder names a file
+        print(f"amlevents-kit {args.command}: {exc.filename} is a file; --folder takes the sandbox's state folder.",
+              file=sys.stderr)
+    except OSError as exc:  # the port is taken, the folder cannot be written …
+        print(f"amlevents-kit {args.command}: {exc.strerror or exc}"
+              f"{f' (port {args.port})' if getattr(args, 'port', 0) else ''}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -24,8 +24,14 @@ def ensure_providers(target, namespaces: Iterable[str] = LESSON_PROVIDERS, *, ti
     this function skips by moving the sandbox clock on.
     """
     from azure.mgmt.resource.resources import ResourceManagementClient
-    rm = target.client(ResourceManagementClient)
+    if not callable(getattr(target, "client", None)):
+        raise TypeError(f"ensure_providers({target!r}): expected the target from amlevents_kit.connect().")
+    if isinstance(namespaces, str):  # one namespace on its own, not its letters
+        namespaces = [namespaces]
     names = sorted(namespaces)
+    if not names or not all(isinstance(ns, str) and ns for ns in names):
+        raise ValueError(f"ensure_providers(namespaces={names!r}): expected names such as 'Microsoft.EventGrid'.")
+    rm = target.client(ResourceManagementClient)
     for ns in names:
         if rm.providers.get(ns).registration_state != "Registered":
             rm.providers.register(ns)

@@ -66,6 +66,9 @@ class Target:
 
     def client(self, client_class: type[ClientT], **kwargs: Any) -> ClientT:
         """Build any azure-mgmt-* client (``ResourceManagementClient``, ``EventGridManagementClient`` …)."""
+        if not isinstance(client_class, type):
+            raise TypeError(f"client({client_class!r}): expected an Azure SDK client class such as "
+                            "ResourceManagementClient (the class itself, not a name or an instance).")
         params = inspect.signature(client_class.__init__).parameters
         args: list[Any] = [self.credential]
         if "subscription_id" in params:
@@ -92,6 +95,12 @@ class Target:
         defaults to 2 minutes); on Azure, where Event Grid delivers on its own and a managed deployment
         takes minutes, this looks every 15 s for up to 30 minutes. Raises ``TimeoutError`` after that.
         """
+        if not callable(condition):
+            raise TypeError(f"wait_for({condition!r}): expected a function to call, e.g. lambda: box.messages().")
+        for name, value in (("timeout", timeout), ("interval", interval)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not value >= 0 or value == float("inf")):
+                raise ValueError(f"wait_for({name}={value!r}): expected a finite number of seconds >= 0.")
         timeout = (120.0 if self.is_sandbox else 1800.0) if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while not (found := condition()):
@@ -152,6 +161,10 @@ class SandboxTarget(Target):
 
     def serve(self, *, port: int = 0) -> dict[str, str]:
         """Start the loopback HTTPS server for other processes; returns its URL and CA path."""
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"serve(port={port!r}): expected a port number from 0 (any free port) to 65535.")
+        if self.sandbox is None:
+            return {"base_url": self.url or "", "ca_path": self.ca_path or ""}  # already served by another process
         server = self.sandbox.serve(port=port)
         return {"base_url": server.base_url, "ca_path": str(server.ca_path)}
 
@@ -173,12 +186,28 @@ def connect(target: str | None = None, *, folder: str | Path | None = None, url:
     if kind == "azure":
         return _connect_azure(_path_arg("config", config), credential)
     if kind != "sandbox":
-        raise ValueError(f"connect(target={target!r}): the target must be 'sandbox' or 'azure'.")
+        said = f"connect(target={target!r})" if target else f"${TARGET_ENV}={os.environ.get(TARGET_ENV)!r}"
+        raise ValueError(f"{said}: the target must be 'sandbox' or 'azure'.")
     url = url or os.environ.get(SANDBOX_URL_ENV)
     if url is not None and not isinstance(url, str):
         raise TypeError(f"connect(url={url!r}): the url must be a string such as 'https://127.0.0.1:8443'.")
+    if url:
+        _check_sandbox_url(url)
     return _connect_sandbox(_path_arg("folder", folder), url,
                             _path_arg("ca_path", ca_path or os.environ.get(SANDBOX_CA_ENV)))
+
+
+def _check_sandbox_url(url: str) -> None:
+    """A served sandbox is on this machine, over HTTPS: anything else is a mistake worth naming now."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if parts.scheme != "https" or host not in ("127.0.0.1", "localhost", "::1") or not port:
+        raise ValueError(f"connect(url={url!r}): a served sandbox is at https://127.0.0.1:<port> (the URL "
+                         "`amlevents-kit sandbox serve` prints); to use Azure, call connect('azure').")
 
 
 def _path_arg(name: str, value: Any) -> Path | None:
@@ -207,7 +236,11 @@ def _connect_sandbox(folder: str | Path | None, url: str | None, ca_path: str | 
         return SandboxTarget(**common, url=url.rstrip("/"), ca_path=str(ca_path),
                              _client_kwargs={"base_url": url.rstrip("/"), "connection_verify": str(ca_path),
                                              "polling_interval": 0, "transport": transport})
-    sandbox = Sandbox.open(folder)
+    try:
+        sandbox = Sandbox.open(folder)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(f"connect(folder={str(folder)!r}): that is a file; the sandbox keeps its state in a "
+                         "folder (it is made if it does not exist).") from None
     sandbox.ensure_services()  # after a restart, pending deliveries and jobs resume at once
     return SandboxTarget(**common, sandbox=sandbox,
                          _client_kwargs={"transport": sandbox.transport, "polling_interval": 0})
@@ -233,6 +266,9 @@ def _connect_azure(config: str | Path | None, credential: Any) -> AzureTarget:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"connect('azure', config={str(path)!r}): the file does not exist.") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"connect('azure', config={str(path)!r}): that is a folder; give the path of "
+                                "the config.json file in it.") from None
     except ValueError as exc:  # not JSON, or not UTF-8 text
         raise ValueError(f"config {path} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):

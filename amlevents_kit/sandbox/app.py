@@ -19,6 +19,8 @@ from .arm.transport import InProcessTransport
 log = logging.getLogger("amlevents_kit.sandbox")
 
 DB_NAME = "sandbox.db"
+#: One empty file per process that has the folder open, named by its pid.
+USERS = "users"
 
 
 def default_folder() -> Path:
@@ -46,7 +48,8 @@ class Sandbox:
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder).expanduser().resolve()
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # it holds topic keys and the CA's key
+        self._register_user()
         self.store = Store(self.folder / DB_NAME)
         self.clock = Clock(self.store)
         self.router = Router()
@@ -136,12 +139,46 @@ class Sandbox:
             self.server.stop()
             self.server = None
         self.store.close()
+        (self.folder / USERS / str(os.getpid())).unlink(missing_ok=True)
         with self._instances_lock:
             if self._instances.get(self.folder) is self:
                 del self._instances[self.folder]
 
-    def reset(self) -> "Sandbox":
-        """Throw the state away and start again on the same folder; clients built before keep working."""
+    # -- who has the folder open -------------------------------------------------------------------
+    def _register_user(self) -> None:
+        users = self.folder / USERS
+        users.mkdir(exist_ok=True)
+        (users / str(os.getpid())).touch()
+
+    def other_users(self) -> list[int]:
+        """Other live processes with this folder open (notebook kernels, ``amlevents-kit sandbox serve``)."""
+        pids = []
+        for entry in (self.folder / USERS).glob("*"):
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                os.kill(int(entry.name), 0)
+            except ProcessLookupError:
+                entry.unlink(missing_ok=True)  # it died without closing
+                continue
+            except PermissionError:
+                pass  # alive, someone else's
+            pids.append(int(entry.name))
+        return sorted(pids)
+
+    def reset(self, *, force: bool = False) -> "Sandbox":
+        """Throw the state away and start again on the same folder; clients built before keep working.
+
+        Refused while other processes have the folder open: they would go on with the old state,
+        unseen by everyone else. ``force=True`` resets anyway.
+        """
+        others = self.other_users()
+        if others and not force:
+            raise RuntimeError(
+                f"Sandbox.reset: other processes still use {self.folder} (pids {', '.join(map(str, others))}): "
+                "shut down the other notebooks' kernels (Kernel > Shut Down Kernel) and stop any "
+                "`amlevents-kit sandbox serve`, then reset again. reset(force=True) resets anyway, and those "
+                "processes go on with the old state.")
         folder = self.folder
         self.close()
         for child in folder.iterdir():

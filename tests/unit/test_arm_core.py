@@ -72,10 +72,16 @@ def test_router_answers_arm_errors_for_unknown_and_broken_requests():
     assert ok.status == 200 and ok.headers["x-ms-request-id"]
     missing = router.dispatch(Request("GET", "https://h/ok"))
     assert (missing.status, missing.body["error"]["code"]) == (400, "MissingApiVersionParameter")
-    wrong = router.dispatch(Request("DELETE", "https://h/ok?api-version=1"))
-    assert wrong.status == 405
+    not_here = router.dispatch(Request("DELETE", "https://h/ok?api-version=1"))  # Azure may allow it
+    assert (not_here.status, not_here.body["error"]["code"]) == (501, "SandboxNotImplemented")
+    assert "'DELETE /ok'" in not_here.body["error"]["message"]
+    wrong = router.dispatch(Request("BREW", "https://h/ok?api-version=1"))
+    assert (wrong.status, wrong.body["error"]["code"]) == (405, "MethodNotAllowed")
     unknown = router.dispatch(Request("GET", "https://h/subscriptions/s/providers/Microsoft.Sql/servers?api-version=1"))
-    assert (unknown.status, unknown.body["error"]["code"]) == (400, "InvalidResourceNamespace")
+    assert (unknown.status, unknown.body["error"]["code"]) == (501, "SandboxNotImplemented")
+    assert "does not emulate the resource provider Microsoft.Sql" in unknown.body["error"]["message"]
+    broken = router.dispatch(Request("GET", "https://h/subscriptions/s/providers/Not-A!Namespace/x?api-version=1"))
+    assert (broken.status, broken.body["error"]["code"]) == (400, "InvalidResourceNamespace")
     bug = router.dispatch(Request("GET", "https://h/boom"))
     assert bug.status == 500 and bug.body["error"]["code"] == "InternalServerError"
 

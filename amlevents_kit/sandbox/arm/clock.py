@@ -5,10 +5,14 @@ Lessons and tests advance it ("five minutes later") to watch retries and expiry 
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime, timezone
 
 from .store import Store
+
+#: One advance moves at most a century: beyond that, datetime cannot show sandbox time.
+MAX_ADVANCE_SECONDS = 100 * 365.25 * 86400
 
 
 class Clock:
@@ -52,9 +56,16 @@ class Clock:
 
     def advance(self, seconds: float = 0, *, minutes: float = 0, hours: float = 0) -> float:
         """Move sandbox time forward and return the new time."""
+        for name, value in (("seconds", seconds), ("minutes", minutes), ("hours", hours)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"Clock.advance({name}={value!r}): expected a number of {name}.")
+            if not math.isfinite(value):
+                raise ValueError(f"Clock.advance({name}={value!r}): expected a finite number.")
         delta = seconds + 60 * minutes + 3600 * hours
         if delta < 0:
-            raise ValueError("The sandbox clock only moves forward: 'seconds' must be >= 0.")
+            raise ValueError(f"Clock.advance: the sandbox clock only moves forward, not by {delta:g} seconds.")
+        if delta > MAX_ADVANCE_SECONDS:
+            raise ValueError(f"Clock.advance: {delta:g} seconds is more than 100 years at once.")
         with self._store.transaction():
             offset, frozen = self._state()
             if frozen is not None:

@@ -47,10 +47,11 @@ def not_found(resource_type: str, name: str, resource_group: str | None = None) 
                     f"The Resource '{resource_type}/{name}'{where} was not found.")
 
 
-def not_implemented(method: str, path: str, what: str | None = None) -> ArmError:
+def not_implemented(method: str, path: str, what: str | None = None, *, because: str = "") -> ArmError:
     """501 for an operation the sandbox does not emulate: never a silent success."""
     target = what or path
     return ArmError(501, "SandboxNotImplemented",
-                    f"The amlevents-kit sandbox does not implement the operation '{method} {target}'. "
+                    f"The amlevents-kit sandbox does not implement the operation '{method} {target}'"
+                    f"{f' ({because})' if because else ''}. "
                     "It answers this error instead of pretending to succeed; see the README's "
                     "'What the sandbox emulates' section.")

@@ -87,14 +87,25 @@ class Router:
                 raise ArmError(400, "MissingApiVersionParameter",
                                "The api-version query parameter (?api-version=) is required for all requests.")
             return route.handler(request, **match.groupdict())
-        if path_matched:
+        if path_matched and request.method not in ARM_METHODS:
             raise ArmError(405, "MethodNotAllowed",
                            f"The method '{request.method}' is not allowed on '{request.path}'.")
         namespace = _namespace_of(request.path)
-        if namespace and namespace.lower() not in self.known_namespaces:
+        if namespace and not NAMESPACE.fullmatch(namespace):
             raise ArmError(400, "InvalidResourceNamespace",
-                           f"The resource namespace '{namespace}' is invalid or not emulated by the sandbox.")
+                           f"The resource namespace '{namespace}' is invalid: expected a name such as "
+                           "'Microsoft.EventGrid'.")
+        if namespace and namespace.lower() not in self.known_namespaces:
+            raise not_implemented(request.method, request.path,
+                                  because=f"the sandbox does not emulate the resource provider {namespace}")
         raise not_implemented(request.method, request.path)
+
+
+#: ARM's own methods: on a path the sandbox knows, one it has no handler for is not emulated (501),
+#: since Azure may well allow it; anything else is not HTTP ARM speaks (405).
+ARM_METHODS = frozenset({"GET", "PUT", "PATCH", "POST", "DELETE", "HEAD"})
+#: A resource provider namespace as ARM spells them: Company.Service[.Sub…].
+NAMESPACE = re.compile(r"[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)+")
 
 
 def _namespace_of(path: str) -> str | None:

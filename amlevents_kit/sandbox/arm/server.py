@@ -1,13 +1,14 @@
 """The sandbox over HTTPS on 127.0.0.1, for other processes and tools (the Azure CLI, a second kernel).
 
-The certificate comes from a ``trustme`` CA written to ``<sandbox>/tls/ca.pem``; clients pass that
-path as ``connection_verify`` (or ``REQUESTS_CA_BUNDLE``).
+The certificate comes from the sandbox folder's own ``trustme`` CA, ``<sandbox>/tls/ca.pem``; clients
+pass that path as ``connection_verify`` (or ``REQUESTS_CA_BUNDLE``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import ssl
 import sys
@@ -152,22 +153,49 @@ class _Server(ThreadingHTTPServer):
             log.exception("sandbox server: error while serving %s", client_address)
 
 
+def folder_ca(folder: Path) -> tuple[trustme.CA, Path]:
+    """The sandbox folder's own CA (made once, then reused), and the path of its certificate.
+
+    Every server on one folder, in any process, is signed by it, so one CA file (``tls/ca.pem``,
+    given to the Azure CLI and to other kernels) keeps working however many servers come and go.
+    Its private key is readable by its owner only.
+    """
+    tls = folder / "tls"
+    tls.mkdir(exist_ok=True)
+    cert_path, key_path = tls / "ca.pem", tls / "ca-key.pem"
+    try:
+        return trustme.CA.from_pem(cert_path.read_bytes(), key_path.read_bytes()), cert_path
+    except (OSError, ValueError):
+        pass  # none yet, or half-written by a process that died: make a new one
+    ca = trustme.CA()
+    for path, pem in ((key_path, ca.private_key_pem.bytes()), (cert_path, ca.cert_pem.bytes())):
+        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+        os.replace(path.with_suffix(".tmp"), path)
+    os.chmod(cert_path, 0o644)  # the certificate is public
+    return ca, cert_path
+
+
+def _answers(base_url: str) -> bool:
+    """True if something listens at ``base_url``'s port on 127.0.0.1."""
+    try:
+        port = int(base_url.rsplit(":", 1)[1])
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+    except (OSError, ValueError, IndexError):
+        return False
+
+
 class SandboxServer:
     """A threaded HTTPS server that answers every request from the sandbox."""
 
     def __init__(self, sandbox: "Sandbox", *, port: int = 0) -> None:
         self.sandbox = sandbox
-        tls = sandbox.folder / "tls"
-        tls.mkdir(exist_ok=True)
-        ca = trustme.CA()
-        cert = ca.issue_cert(HOST, "localhost")
-        self.ca_path = tls / "ca.pem"
-        ca.cert_pem.write_to_path(str(self.ca_path))
-        server_pem = tls / "server.pem"
-        cert.private_key_and_cert_chain_pem.write_to_path(str(server_pem))
+        ca, self.ca_path = folder_ca(sandbox.folder)
         self._httpd = _Server((HOST, port), _Handler)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(str(server_pem))
+        ca.issue_cert(HOST, "localhost").configure_cert(context)  # the key stays in memory
         self._httpd.context = context
         self._httpd.sandbox = sandbox
         self.port = self._httpd.server_address[1]
@@ -175,24 +203,42 @@ class SandboxServer:
         self.base_url = f"https://{HOST}:{self.port}"
         self._thread: threading.Thread | None = None
 
+    @property
+    def _record(self) -> Path:
+        return self.sandbox.folder / "server.json"
+
+    def _write_record(self, *, take_over: bool) -> None:
+        """Name this server in ``server.json`` (what ``az-env`` and other processes read).
+
+        A kernel's background server leaves a live one recorded there alone (``amlevents-kit
+        sandbox serve`` in a terminal, say); the terminal's server takes the record over.
+        """
+        if not take_over:
+            try:
+                recorded = json.loads(self._record.read_text()).get("base_url", "")
+            except (OSError, ValueError, AttributeError):
+                recorded = ""
+            if recorded and recorded != self.base_url and _answers(recorded):
+                return
+        tmp = self._record.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"base_url": self.base_url, "ca_path": str(self.ca_path)}))
+        os.replace(tmp, self._record)
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="sandbox-https", daemon=True)
         self._thread.start()
-        info = {"base_url": self.base_url, "ca_path": str(self.ca_path)}
-        (self.sandbox.folder / "server.json").write_text(json.dumps(info))
+        self._write_record(take_over=False)
 
     def serve_forever(self) -> None:
-        (self.sandbox.folder / "server.json").write_text(
-            json.dumps({"base_url": self.base_url, "ca_path": str(self.ca_path)}))
+        self._write_record(take_over=True)
         self._httpd.serve_forever()
 
     def stop(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
-        info = self.sandbox.folder / "server.json"
         try:
-            if json.loads(info.read_text()).get("base_url") == self.base_url:
-                info.unlink()
-        except (OSError, ValueError):
+            if json.loads(self._record.read_text()).get("base_url") == self.base_url:
+                self._record.unlink()
+        except (OSError, ValueError, AttributeError):
             pass
