@@ -26,7 +26,8 @@ def _ours(name: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def cleanup(target, *, prefixes: tuple[str, ...] = LESSON_PREFIXES, dry_run: bool = False) -> list[Deleted]:
-    """Delete the lessons' event subscriptions, Logic Apps, API connections, data factories and endpoints.
+    """Delete the lessons' event subscriptions (on the workspace, the resource group and the lessons' custom
+    topics), custom topics, Logic Apps, API connections, data factories and online endpoints.
 
     ``dry_run=True`` lists them without deleting. Returns what was (or would be) deleted, sorted.
     """
@@ -39,10 +40,24 @@ def cleanup(target, *, prefixes: tuple[str, ...] = LESSON_PREFIXES, dry_run: boo
     found: list[tuple[Deleted, object]] = []
 
     eg = target.client(EventGridManagementClient)
-    for sub in eg.event_subscriptions.list_by_resource(rg, "Microsoft.MachineLearningServices", "workspaces", ws):
-        if _ours(sub.name, prefixes):
-            found.append((Deleted("event subscription", sub.name),
-                          lambda n=sub.name: eg.event_subscriptions.begin_delete(target.workspace_id, n).result()))
+    # Subscriptions on the workspace, on the resource group itself, and on the lessons' custom topics.
+    scopes = [(target.workspace_id, eg.event_subscriptions.list_by_resource(
+        rg, "Microsoft.MachineLearningServices", "workspaces", ws))]
+    group = f"/subscriptions/{target.subscription_id}/resourceGroups/{rg}"
+    scopes.append((group, [s for s in eg.event_subscriptions.list_global_by_resource_group(rg)
+                           if (s.topic or "").lower() == group.lower()]))
+    topics = [t for t in eg.topics.list_by_resource_group(rg) if _ours(t.name, prefixes)]
+    for topic in topics:
+        scopes.append((topic.id, eg.event_subscriptions.list_by_resource(rg, "Microsoft.EventGrid", "topics",
+                                                                         topic.name)))
+    for scope, subs in scopes:
+        for sub in subs:
+            if _ours(sub.name, prefixes) or scope in {t.id for t in topics}:
+                found.append((Deleted("event subscription", sub.name),
+                              lambda s=scope, n=sub.name: eg.event_subscriptions.begin_delete(s, n).result()))
+    for topic in topics:
+        found.append((Deleted("topic", topic.name),
+                      lambda n=topic.name: eg.topics.begin_delete(rg, n).result()))
     logic = target.client(LogicManagementClient)
     for wf in logic.workflows.list_by_resource_group(rg):
         if _ours(wf.name, prefixes):
@@ -63,7 +78,7 @@ def cleanup(target, *, prefixes: tuple[str, ...] = LESSON_PREFIXES, dry_run: boo
                           lambda n=endpoint.name: ml.online_endpoints.begin_delete(name=n).result()))
 
     found.sort(key=lambda item: (item[0].kind, item[0].name))
-    if not dry_run:
+    if not dry_run:  # subscriptions before the topics they live on (the sort puts topics after them)
         for _, delete in found:
             delete()
     return [d for d, _ in found]

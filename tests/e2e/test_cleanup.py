@@ -51,3 +51,28 @@ def test_cleanup_deletes_only_the_lessons_resources(target):
     assert {w.name for w in logic.workflows.list_by_resource_group(target.resource_group)} == {"production-alert"}
     assert {f.name for f in adf.factories.list_by_resource_group(target.resource_group)} == {"prod-adf"}
     assert [e.name for e in ml.online_endpoints.list()] == []
+
+
+def test_cleanup_also_finds_custom_topics_and_resource_group_subscriptions(target):
+    from azure.mgmt.eventgrid.models import Topic
+    ensure_providers(target, quiet=True)
+    eg = target.client(EventGridManagementClient)
+    rg = target.resource_group
+    group = f"/subscriptions/{target.subscription_id}/resourceGroups/{rg}"
+    eg.topics.begin_create_or_update(rg, "lesson04-drift-events", Topic(location=target.location)).result()
+    eg.topics.begin_create_or_update(rg, "team-topic", Topic(location=target.location)).result()
+    lesson_topic = eg.topics.get(rg, "lesson04-drift-events").id
+    team_topic = eg.topics.get(rg, "team-topic").id
+    for scope, name in ((lesson_topic, "retrain-on-drift"), (group, "lesson02-rg-scope"), (group, "audit"),
+                        (team_topic, "lesson-named-but-not-ours-topic")):
+        eg.event_subscriptions.begin_create_or_update(scope, name, _queue_subscription(target)).result()
+
+    planned = [(d.kind, d.name) for d in cleanup(target, dry_run=True)]
+    assert planned == [("event subscription", "lesson02-rg-scope"), ("event subscription", "retrain-on-drift"),
+                       ("topic", "lesson04-drift-events")]
+    cleanup(target)
+    assert [t.name for t in eg.topics.list_by_resource_group(rg)] == ["team-topic"]
+    left = sorted(s.name for s in eg.event_subscriptions.list_global_by_resource_group(rg))
+    assert left == ["audit"]
+    assert [s.name for s in eg.event_subscriptions.list_by_resource(rg, "Microsoft.EventGrid", "topics",
+                                                                   "team-topic")] == ["lesson-named-but-not-ours-topic"]
