@@ -13,7 +13,10 @@ is named after the model version, so a redelivered event finds it and does nothi
     rule.event_subscription(receiver.url)                # the subscription that feeds it
 
 A deployment that fails raises: the webhook answers 500 and Event Grid retries the event on its
-schedule; the retry finds the failed deployment and tries again.
+schedule; the retry finds the failed deployment and tries again. If the deployment succeeded but moving
+the traffic failed, the retry finds the deployment without its share and moves the traffic (unless a
+deployment this handler made later has taken over since). An event for a model version the workspace
+does not have is skipped, without creating anything: retrying it could never succeed.
 ``export_function_app(rule, folder)`` writes the same handler as an Azure Functions app.
 This module imports only ``amlevents_kit.events`` (and azure-ai-ml when it deploys), so the
 function app can carry a copy of it.
@@ -30,6 +33,7 @@ import sys
 import threading
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -136,12 +140,18 @@ class DeployOutcome:
 
 
 def deployment_name(model_name: str, model_version: str) -> str:
-    """The deployment's name for a model version: stable, so a redelivery finds it (1-32 chars)."""
-    base = re.sub(r"[^a-z0-9]+", "-", f"{model_name}-v{model_version}".lower()).strip("-")
+    """The deployment's name for a model version: stable, so a redelivery finds it (1-32 chars).
+
+    A name that is already a valid deployment name (``churn`` version 4 -> ``churn-v4``) is kept; when
+    the clean-up changes it (case, ``_``, ``.``, a leading digit) or it is too long, a short hash of the
+    raw name and version is added, so ``my_model``, ``my-model`` and ``My.Model`` get three deployments.
+    """
+    raw = f"{model_name}-v{model_version}"
+    base = re.sub(r"[^a-z0-9]+", "-", raw.lower()).strip("-")
     if not base or not base[0].isalpha():
         base = "m-" + base
-    if len(base) > 32:
-        digest = hashlib.sha1(base.encode()).hexdigest()[:6]
+    if base != raw or len(base) > 32:
+        digest = hashlib.sha1(raw.encode("utf-8", "surrogatepass")).hexdigest()[:6]
         base = base[:25].rstrip("-") + "-" + digest
     return base
 
@@ -239,14 +249,21 @@ def _deploy(event: Any, rule: DeploymentRule, ml_client: Any) -> DeployOutcome:
     problems = rule.mismatches(data.model_tags)
     if problems:
         return DeployOutcome("skipped", "; ".join(problems), event_id, model)
+    if not _model_exists(ml_client, name, version):
+        # answering 500 would make Event Grid retry for a day an event that can never deploy
+        return DeployOutcome("skipped", f"model version {model} not found in the workspace", event_id, model)
     deployment = deployment_name(name, version)
     with _lock_for(rule.endpoint, deployment):
         existing = _get_deployment(ml_client, rule.endpoint, deployment)
         if existing is not None:
+            serves = _model_of(existing)
+            if serves != (name, version):
+                shown = ":".join(serves) if serves else repr(getattr(existing, "model", None))
+                return DeployOutcome("skipped", f"deployment {deployment!r} on {rule.endpoint!r} serves {shown}, "
+                                     "another model: it is left alone", event_id, model, rule.endpoint, deployment)
             state = str(existing.provisioning_state)
             if state.lower().endswith("succeeded"):
-                return DeployOutcome("already deployed", "a redelivered event: nothing to do", event_id, model,
-                                     rule.endpoint, deployment)
+                return _deployed_already(ml_client, rule, existing, event_id, model)
             if not state.lower().endswith("failed"):
                 return DeployOutcome("in progress", f"the deployment is {state}", event_id, model, rule.endpoint,
                                      deployment)
@@ -255,9 +272,77 @@ def _deploy(event: Any, rule: DeploymentRule, ml_client: Any) -> DeployOutcome:
         ml_client.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
             name=deployment, endpoint_name=rule.endpoint, model=f"azureml:{name}:{version}",
             instance_type=rule.instance_type, instance_count=int(rule.instance_count),
-            tags={"deployed-by": "amlevents-kit deploy-by-tags", "model": model})).result()
+            tags={"deployed-by": DEPLOYED_BY, "model": model, "deployed-at": _now()})).result()
         _route_traffic(ml_client, rule.endpoint, deployment, int(rule.traffic))
     return DeployOutcome("deployed", f"tags match {sorted(rule.tags)}", event_id, model, rule.endpoint, deployment)
+
+
+DEPLOYED_BY = "amlevents-kit deploy-by-tags"
+
+
+def _now() -> str:
+    """UTC now, in a form that sorts as text (the ``deployed-at`` tag that orders the handler's deployments)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _deployed_already(ml_client: Any, rule: DeploymentRule, existing: Any, event_id: str,
+                      model: str) -> DeployOutcome:
+    """A redelivery found the deployment succeeded: give it its traffic if an earlier delivery could not."""
+    deployment = existing.name
+    ep = ml_client.online_endpoints.get(rule.endpoint)
+    deployments = list(ml_client.online_deployments.list(rule.endpoint))
+    plan = _traffic_plan(ep.traffic, deployment, int(rule.traffic), _serving(deployments, deployment))
+    if int((ep.traffic or {}).get(deployment, 0)) == plan[deployment]:
+        return DeployOutcome("already deployed", "a redelivered event: nothing to do", event_id, model,
+                             rule.endpoint, deployment)
+    newer = _newer_than(existing, deployments)
+    if newer:
+        return DeployOutcome("already deployed", f"{newer} was deployed after it and keeps the traffic", event_id,
+                             model, rule.endpoint, deployment)
+    _set_traffic(ml_client, ep, plan)
+    return DeployOutcome("deployed", f"the deployment was there without its {plan[deployment]}% of the traffic "
+                         "(an earlier delivery failed after deploying): traffic moved now", event_id, model,
+                         rule.endpoint, deployment)
+
+
+def _model_exists(ml_client: Any, name: str, version: str) -> bool:
+    from azure.core.exceptions import ResourceNotFoundError
+    try:
+        ml_client.models.get(name=name, version=version)
+    except ResourceNotFoundError:
+        return False
+    return True
+
+
+def _model_of(deployment: Any) -> tuple[str, str] | None:
+    """(name, version) of the model a deployment serves: azure-ai-ml gives its ARM id (or azureml:name:version)."""
+    model = getattr(deployment, "model", None)
+    if model is not None and not isinstance(model, str):
+        name, version = getattr(model, "name", None), getattr(model, "version", None)
+        return (str(name), str(version)) if name and version else None
+    m = re.search(r"/models/([^/]+)/versions/([^/]+)$", model or "")
+    if m:
+        return m.group(1), m.group(2)
+    if (model or "").startswith("azureml:") and model.count(":") == 2:
+        _, name, version = model.split(":")
+        return name, version
+    return None
+
+
+def _serving(deployments: list[Any], deployment: str) -> set[str]:
+    """The deployments that may take traffic: the one being routed and every other that succeeded."""
+    return {d.name for d in deployments if str(d.provisioning_state).lower().endswith("succeeded")} | {deployment}
+
+
+def _newer_than(existing: Any, deployments: list[Any]) -> str | None:
+    """A deployment this handler made after ``existing`` (and that has not failed), if there is one."""
+    since = (existing.tags or {}).get("deployed-at", "")
+    for d in deployments:
+        tags = d.tags or {}
+        if (d.name != existing.name and tags.get("deployed-by") == DEPLOYED_BY and tags.get("deployed-at", "") > since
+                and not str(d.provisioning_state).lower().endswith("failed")):
+            return d.name
+    return None
 
 
 def _get_deployment(ml_client: Any, endpoint: str, deployment: str) -> Any:
@@ -275,22 +360,35 @@ def _ensure_endpoint(ml_client: Any, endpoint: str) -> None:
     except ResourceNotFoundError:
         from azure.ai.ml.entities import ManagedOnlineEndpoint
         ml_client.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(
-            name=endpoint, auth_mode="key", tags={"created-by": "amlevents-kit deploy-by-tags"})).result()
+            name=endpoint, auth_mode="key", tags={"created-by": DEPLOYED_BY})).result()
 
 
-def _route_traffic(ml_client: Any, endpoint: str, deployment: str, share: int) -> None:
-    """Give the new deployment ``share`` percent; the others keep their proportions of the rest."""
-    ep = ml_client.online_endpoints.get(endpoint)
-    others = {k: int(v) for k, v in (ep.traffic or {}).items() if k != deployment}
+def _traffic_plan(current: dict[str, Any] | None, deployment: str, share: int,
+                  serving: set[str] | None = None) -> dict[str, int]:
+    """The endpoint's traffic once ``deployment`` has ``share`` percent: the others that can serve
+    (``serving``; all when not given) keep their proportions of the rest, the rest get none."""
+    others = {k: int(v) for k, v in (current or {}).items()
+              if k != deployment and (serving is None or k in serving)}
     rest = 100 - share
     total = sum(others.values())
     traffic = {k: (v * rest // total if total else 0) for k, v in others.items()}
     if share < 100 and total == 0:
         share = 100  # nothing else takes traffic: the new deployment must
     traffic[deployment] = share
-    if traffic and sum(traffic.values()) != 100:
+    if sum(traffic.values()) != 100:
         biggest = max(others, key=others.get) if others and total else deployment
         traffic[biggest] += 100 - sum(traffic.values())
+    return traffic
+
+
+def _route_traffic(ml_client: Any, endpoint: str, deployment: str, share: int) -> None:
+    """Give the new deployment ``share`` percent; the others that succeeded keep their proportions of the rest."""
+    ep = ml_client.online_endpoints.get(endpoint)
+    serving = _serving(list(ml_client.online_deployments.list(endpoint)), deployment)
+    _set_traffic(ml_client, ep, _traffic_plan(ep.traffic, deployment, share, serving))
+
+
+def _set_traffic(ml_client: Any, ep: Any, traffic: dict[str, int]) -> None:
     ep.traffic = traffic
     ml_client.online_endpoints.begin_create_or_update(ep).result()
 

@@ -120,3 +120,116 @@ def test_a_failed_deployment_raises_so_event_grid_retries_and_the_retry_tries_ag
             deploy_on_model_registered(event, rule, ml)
     assert ml.online_deployments.get("opaque-v1", "retry-ep").provisioning_state == "Failed"
     assert target.sandbox.backends["machinelearningservices"].events(events.MODEL_DEPLOYED) == []
+
+
+def _register(ml, folder, name, **tags):
+    return ml.models.create_or_update(Model(path=str(folder), name=name, type=AssetTypes.MLFLOW_MODEL, tags=tags))
+
+
+def _registered_events(target):
+    return target.sandbox.backends["machinelearningservices"].events(events.MODEL_REGISTERED)
+
+
+def test_a_redelivery_moves_the_traffic_an_earlier_delivery_could_not(target, model_folder, monkeypatch):
+    """The deployment succeeded, then moving the traffic failed (500, Event Grid retries): the retry routes it."""
+    from amlevents_kit import deploy
+    ensure_providers(target, quiet=True)
+    ml = target.ml_client()
+    _register(ml, model_folder[0], "churn", ncd="true")
+    rule = DeploymentRule(workspace_id=target.workspace_id, tags={"ncd": "true"}, endpoint="blip-ep")
+    event = _registered_events(target)[0]
+
+    def blip(*args):
+        raise ConnectionError("the network dropped while moving traffic")
+
+    monkeypatch.setattr(deploy, "_route_traffic", blip)
+    with pytest.raises(ConnectionError):
+        deploy_on_model_registered(event, rule, ml)
+    monkeypatch.undo()
+    assert ml.online_deployments.get("churn-v1", "blip-ep").provisioning_state == "Succeeded"
+    assert not ml.online_endpoints.get("blip-ep").traffic.get("churn-v1")
+
+    retry = deploy_on_model_registered(event, rule, ml)
+    assert retry.action == "deployed" and "traffic moved now" in retry.reason
+    assert ml.online_endpoints.get("blip-ep").traffic == {"churn-v1": 100}
+    again = deploy_on_model_registered(event, rule, ml)
+    assert (again.action, again.reason) == ("already deployed", "a redelivered event: nothing to do")
+
+
+def test_a_late_redelivery_does_not_take_the_traffic_back_from_a_newer_version(target, model_folder, monkeypatch):
+    from amlevents_kit import deploy
+    ensure_providers(target, quiet=True)
+    ml = target.ml_client()
+    folder = model_folder[0]
+    # a canary rule: each new version takes 20%
+    canary = DeploymentRule(workspace_id=target.workspace_id, tags={"ncd": "true"}, endpoint="canary-ep", traffic=20)
+    _register(ml, folder, "churn", ncd="true")
+    _register(ml, folder, "churn", ncd="true")
+    v1, v2 = _registered_events(target)
+    assert deploy_on_model_registered(v1, canary, ml).action == "deployed"
+    assert deploy_on_model_registered(v2, canary, ml).action == "deployed"
+    assert ml.online_endpoints.get("canary-ep").traffic == {"churn-v1": 80, "churn-v2": 20}
+    late = deploy_on_model_registered(v1, canary, ml)   # v1's share under this rule would be 20%, but v2 is newer
+    assert late.action == "already deployed" and "churn-v2 was deployed after it" in late.reason
+    assert ml.online_endpoints.get("canary-ep").traffic == {"churn-v1": 80, "churn-v2": 20}
+
+    # v3's traffic move fails, then v4 deploys: v3's retry must not take v4's traffic
+    rule = DeploymentRule(workspace_id=target.workspace_id, tags={"ncd": "true"}, endpoint="canary-ep")
+    _register(ml, folder, "churn", ncd="true")
+    _register(ml, folder, "churn", ncd="true")
+    v3, v4 = _registered_events(target)[2:]
+    monkeypatch.setattr(deploy, "_route_traffic", lambda *a: (_ for _ in ()).throw(ConnectionError("blip")))
+    with pytest.raises(ConnectionError):
+        deploy_on_model_registered(v3, rule, ml)
+    monkeypatch.undo()
+    assert deploy_on_model_registered(v4, rule, ml).action == "deployed"
+    assert deploy_on_model_registered(v3, rule, ml).action == "already deployed"
+    assert {k: v for k, v in ml.online_endpoints.get("canary-ep").traffic.items() if v} == {"churn-v4": 100}
+
+
+def test_models_whose_names_clean_up_alike_get_their_own_deployments(target, model_folder):
+    ensure_providers(target, quiet=True)
+    ml = target.ml_client()
+    names = ["my_model", "my-model", "My.Model"]
+    for name in names:
+        _register(ml, model_folder[0], name, ncd="true")
+    rule = DeploymentRule(workspace_id=target.workspace_id, tags={"ncd": "true"}, endpoint="names-ep", traffic=0)
+    outcomes = [deploy_on_model_registered(e, rule, ml) for e in _registered_events(target)]
+    assert [o.action for o in outcomes] == ["deployed"] * 3, [str(o) for o in outcomes]
+    assert len({o.deployment for o in outcomes}) == 3
+    for name, outcome in zip(names, outcomes):
+        served = ml.online_deployments.get(outcome.deployment, "names-ep").model
+        assert served.endswith(f"/models/{name}/versions/1"), (name, served)
+    assert "my-model-v1" in {o.deployment for o in outcomes}   # an already clean name keeps its plain deployment name
+
+
+def test_a_deployment_serving_another_model_is_left_alone(target, model_folder):
+    """The deployment the handler would use already exists but serves another model: not 'already deployed'."""
+    from azure.ai.ml.entities import ManagedOnlineDeployment, ManagedOnlineEndpoint
+    ensure_providers(target, quiet=True)
+    ml = target.ml_client()
+    _register(ml, model_folder[0], "other")
+    _register(ml, model_folder[0], "churn", ncd="true")
+    ml.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name="shared-ep", auth_mode="key")).result()
+    ml.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
+        name="churn-v1", endpoint_name="shared-ep", model="azureml:other:1", instance_type="Standard_DS3_v2",
+        instance_count=1)).result()
+    rule = DeploymentRule(workspace_id=target.workspace_id, tags={"ncd": "true"}, endpoint="shared-ep")
+    outcome = deploy_on_model_registered(_registered_events(target)[1], rule, ml)
+    assert outcome.action == "skipped" and "serves other:1" in outcome.reason, str(outcome)
+    assert ml.online_deployments.get("churn-v1", "shared-ep").model.endswith("/models/other/versions/1")
+
+
+def test_an_event_for_a_model_version_that_does_not_exist_is_skipped_and_creates_nothing(target, rx):
+    """Over the webhook: a 200 with a skip, not a 500 that Event Grid would retry 30 times over a day."""
+    ensure_providers(target, quiet=True)
+    ml = target.ml_client()
+    rule = DeploymentRule(workspace_id=target.workspace_id, tags={"ncd": "true"}, endpoint="ghost-ep")
+    deployer = TagDeployer(rule, ml)
+    rx.on(events.MODEL_REGISTERED)(deployer)
+    ghost = events.model_registered(topic=target.workspace_id, model_name="ghost", model_version="3",
+                                    model_tags={"ncd": "true"})
+    answer = requests.post(rx.url, json=[ghost], headers={"aeg-event-type": "Notification"}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    assert [str(o) for o in deployer.outcomes] == ["skipped: ghost:3 (model version ghost:3 not found in the workspace)"]
+    assert list(ml.online_endpoints.list()) == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from amlevents_kit import events, filters
@@ -59,11 +61,22 @@ def test_bad_rules_name_the_field(kwargs, field):
 
 
 def test_deployment_names_are_stable_valid_and_short():
-    assert deployment_name("churn", "4") == "churn-v4"
-    assert deployment_name("Churn_Model.v2", "10") == "churn-model-v2-v10"
+    assert deployment_name("churn", "4") == "churn-v4"          # already clean: kept as it is
+    assert deployment_name("lesson05-iris", "1") == "lesson05-iris-v1"
+    assert re.fullmatch(r"churn-model-v2-v10-[0-9a-f]{6}", deployment_name("Churn_Model.v2", "10"))
     assert deployment_name("7up", "1").startswith("m-")
     long = deployment_name("a" * 60, "1")
     assert len(long) <= 32 and long == deployment_name("a" * 60, "1") != deployment_name("a" * 61, "1")
+
+
+def test_names_the_clean_up_would_merge_get_distinct_deployments():
+    names = ["my_model", "my-model", "My.Model", "my--model", "MY-MODEL", "my model", "A" * 60, "a" * 60]
+    deployments = [deployment_name(n, "1") for n in names]
+    assert len(set(deployments)) == len(names), deployments
+    for d in deployments:
+        assert re.fullmatch(r"[a-z][a-z0-9-]{0,30}[a-z0-9]", d), d
+    assert deployment_name("my-model", "1") == "my-model-v1"
+    assert deployment_name("my_model", "1") == deployment_name("my_model", "1")   # stable for redeliveries
 
 
 def test_the_handler_thread_prints_nothing_other_threads_still_do(capsys):
