@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from amlevents_kit.sandbox.providers.logic import expressions as ex
@@ -64,6 +66,7 @@ def test_values_are_evaluated_deeply(ctx):
     ("@equals(1, 2) extra", "after the end"),
     ("Hi @{triggerBody()", "not closed"),
     ("@equals(1, #)", "unexpected character"),
+    ("@add(" + "9" * 5000 + ", 1)", "the number is too long"),   # was Python's ValueError: a 500 at create
 ])
 def test_parse_errors_say_what_and_where(text, fragment):
     with pytest.raises(ex.ExpressionError) as info:
@@ -95,6 +98,13 @@ def test_check_counts_arguments():
     ("@triggerBody()?['data']?['items'][7]", "outside the array"),
     ("@div(1, 0)", "divide by zero"),
     ("@int('x')", "cannot convert"),
+    ("@first(5)", "'first' expects an array or a string; it got an Integer"),
+    ("@last(json('{\"a\": 1}'))", "'last' expects an array or a string; it got an Object"),
+    ("@join(5, ',')", "'join' expects an array; it got an Integer"),
+    ("@join(createArray(1), 5)", "'join' expects strings"),
+    ("@split('a,b', '')", "'split' needs a delimiter"),
+    ("@substring('abc', json('1e400'))", "'substring' cannot convert"),
+    ("@add(9223372036854775807, 1)", "'add' overflowed"),
 ])
 def test_runtime_errors_name_the_problem(ctx, text, fragment):
     with pytest.raises(ex.ExpressionError) as info:
@@ -108,3 +118,20 @@ def test_property_lookup_ignores_case(ctx):
 
 def test_to_text_writes_values_as_wdl_does():
     assert [ex.to_text(v) for v in (None, True, 2.0, 2.5, [1], "s")] == ["", "True", "2", "2.5", "[1]", "s"]
+
+
+# JSON values of every type, and the edges Python's arithmetic trips on (inf, nan, beyond Int64 and float)
+ODD_VALUES = [None, True, 0, 5, -3, 2.5, float("nan"), float("inf"), 10 ** 400, "", "abc", "12", [], [1, "a"],
+              {}, {"a": 1}]
+
+
+@pytest.mark.parametrize("name", sorted(ex.BUILTINS))
+def test_built_ins_fail_only_with_expression_errors_naming_themselves(name):
+    """first(5), join(5, ','), split(s, '') ... once raised TypeError/ValueError: a 500 and no run."""
+    impl, lo, hi = ex.BUILTINS[name]
+    for n in range(lo, (hi if hi is not None else lo + 1) + 1):
+        for args in itertools.product(ODD_VALUES, repeat=n):
+            try:
+                impl(*args)
+            except ex.ExpressionError as err:
+                assert f"'{name}'" in err.message, (args, err.message)

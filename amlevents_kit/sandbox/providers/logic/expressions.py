@@ -23,7 +23,6 @@ strings; ``contains`` does not.
 from __future__ import annotations
 
 import json
-import math
 import urllib.parse
 import uuid
 from dataclasses import dataclass
@@ -115,7 +114,11 @@ def tokenize(text: str) -> list[Token]:
                 while i < n and text[i].isdigit():
                     i += 1
             raw = text[start:i]
-            tokens.append(Token("number", float(raw) if is_float else int(raw), start))
+            try:
+                number = float(raw) if is_float else int(raw)
+            except ValueError:  # Python refuses ints of more than 4300 digits
+                raise ExpressionError("the number is too long", text, start) from None
+            tokens.append(Token("number", number, start))
         elif c.isalpha() or c == "_":
             start = i
             while i < n and (text[i].isalnum() or text[i] in "_$"):
@@ -339,6 +342,12 @@ def _type_name(value: Any) -> str:
             list: "Array"}.get(type(value), type(value).__name__)
 
 
+def _a(value: Any) -> str:
+    """The value's type with its article, as the error messages say it: 'an Integer', 'a String'."""
+    name = _type_name(value)
+    return ("an " if name[0] in "AEIOU" else "a ") + name
+
+
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, str) and isinstance(b, str):
         return a.lower() == b.lower()
@@ -357,7 +366,7 @@ def _num(name: str, value: Any) -> float:
             except ValueError:
                 pass
         raise ExpressionError(f"The template language function '{name}' expects numbers; "
-                              f"it got a {_type_name(value)} ({to_text(value)!r}).")
+                              f"it got {_a(value)} ({to_text(value)!r}).")
     return value
 
 
@@ -373,7 +382,7 @@ def _str_args(name: str, *values: Any) -> list[str]:
     for v in values:
         if not isinstance(v, str):
             raise ExpressionError(f"The template language function '{name}' expects strings; "
-                                  f"it got a {_type_name(v)} ({to_text(v)!r}).")
+                                  f"it got {_a(v)} ({to_text(v)!r}).")
         out.append(v)
     return out
 
@@ -388,7 +397,7 @@ def _contains(collection: Any, value: Any) -> bool:
     if collection is None:
         return False
     raise ExpressionError(f"The template language function 'contains' expects a string, an array or an object; "
-                          f"it got a {_type_name(collection)}.")
+                          f"it got {_a(collection)}.")
 
 
 def _bool(name: str, value: Any) -> bool:
@@ -396,16 +405,68 @@ def _bool(name: str, value: Any) -> bool:
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise ExpressionError(f"The template language function '{name}' expects booleans; it got a "
-                          f"{_type_name(value)} ({to_text(value)!r}).")
+    raise ExpressionError(f"The template language function '{name}' expects booleans; it got "
+                          f"{_a(value)} ({to_text(value)!r}).")
 
 
-def _int(value: Any) -> int:
+def _int(value: Any, name: str = "int") -> int:
     try:
         return int(value) if not isinstance(value, str) else int(value.strip())
-    except (TypeError, ValueError):
-        raise ExpressionError(f"The template language function 'int' cannot convert {to_text(value)!r} "
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float('inf'))
+        raise ExpressionError(f"The template language function '{name}' cannot convert {to_text(value)!r} "
                               "to an integer.") from None
+
+
+INT64 = 2 ** 63
+
+
+def _arith(name: str, op: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
+    """``op`` on two numbers; a result beyond a float or a 64-bit integer (WDL's integers) is an error,
+    never a Python big int that later fails to print or serialise."""
+    x, y = _num(name, a), _num(name, b)
+    try:
+        result = op(x, y)
+    except OverflowError:
+        result = None
+    if result is None or (isinstance(result, int) and not -INT64 <= result < INT64):
+        raise ExpressionError(f"The template language function '{name}' overflowed: its result is too large.")
+    return result
+
+
+def _collection(name: str, value: Any, *, strings: bool = True) -> Any:
+    """``value`` if it is an array (or a string, when ``strings``), else the error naming ``name``."""
+    if isinstance(value, list) or (strings and isinstance(value, str)):
+        return value
+    kinds = "an array or a string" if strings else "an array"
+    raise ExpressionError(f"The template language function '{name}' expects {kinds}; it got "
+                          f"{_a(value)} ({to_text(value)!r}).")
+
+
+def _first(value: Any) -> Any:
+    if value is None:
+        return None
+    seq = _collection("first", value)
+    return seq[0] if seq else None
+
+
+def _last(value: Any) -> Any:
+    if value is None:
+        return None
+    seq = _collection("last", value)
+    return seq[-1] if seq else None
+
+
+def _join(items: Any, delimiter: Any) -> str:
+    seq = _collection("join", items, strings=False)
+    sep = _str_args("join", delimiter)[0]
+    return sep.join(to_text(x) for x in seq)
+
+
+def _split(text: Any, delimiter: Any) -> list[str]:
+    s, sep = _str_args("split", text, delimiter)
+    if not sep:
+        raise ExpressionError("The template language function 'split' needs a delimiter that is not empty.")
+    return s.split(sep)
 
 
 def _json(value: Any) -> Any:
@@ -420,14 +481,14 @@ def _json(value: Any) -> Any:
 def _length(value: Any) -> int:
     if isinstance(value, (str, list, dict)):
         return len(value)
-    raise ExpressionError(f"The template language function 'length' expects a string or an array; got a "
-                          f"{_type_name(value)}.")
+    raise ExpressionError(f"The template language function 'length' expects a string or an array; it got "
+                          f"{_a(value)}.")
 
 
 def _substring(text: Any, start: Any, length: Any = None) -> str:
     s = _str_args("substring", text)[0]
-    a = _int(start)
-    b = len(s) if length is None else a + _int(length)
+    a = _int(start, "substring")
+    b = len(s) if length is None else a + _int(length, "substring")
     if a < 0 or a > len(s) or b > len(s):
         raise ExpressionError(f"The template language function 'substring' got start {a} and length "
                               f"{b - a} for a string of length {len(s)}.")
@@ -435,11 +496,15 @@ def _substring(text: Any, start: Any, length: Any = None) -> str:
 
 
 def _div(a: Any, b: Any) -> Any:
-    x, y = _num("div", a), _num("div", b)
-    if y == 0:
+    if _num("div", b) == 0:
         raise ExpressionError("The template language function 'div' cannot divide by zero.")
+    return _arith("div", _quotient, a, b)
+
+
+def _quotient(x: Any, y: Any) -> Any:
     if isinstance(x, int) and isinstance(y, int):
-        return int(math.trunc(x / y))
+        q = abs(x) // abs(y)  # exact for any size, truncated toward zero as .NET does
+        return q if (x < 0) == (y < 0) else -q
     return x / y
 
 
@@ -466,20 +531,20 @@ BUILTINS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
     "replace": (lambda s, old, new: (lambda x, y, z: x.replace(y, z))(*_str_args("replace", s, old, new)), 3, 3),
     "substring": (_substring, 2, 3),
     "indexOf": (lambda s, p: (lambda x, y: x.lower().find(y.lower()))(*_str_args("indexOf", s, p)), 2, 2),
-    "split": (lambda s, d: (lambda x, y: x.split(y))(*_str_args("split", s, d)), 2, 2),
-    "join": (lambda a, d: d.join(to_text(x) for x in a), 2, 2),
+    "split": (_split, 2, 2),
+    "join": (_join, 2, 2),
     "length": (_length, 1, 1),
-    "first": (lambda a: (a[0] if a else None), 1, 1),
-    "last": (lambda a: (a[-1] if a else None), 1, 1),
+    "first": (_first, 1, 1),
+    "last": (_last, 1, 1),
     "createArray": (lambda *a: list(a), 1, None),
     "string": (to_text, 1, 1),
     "int": (_int, 1, 1),
-    "float": (lambda a: _num("float", a) * 1.0, 1, 1),
+    "float": (lambda a: _arith("float", lambda x, _: float(x), a, 0), 1, 1),
     "bool": (lambda a: _bool("bool", a) if isinstance(a, (bool, str)) else bool(a), 1, 1),
     "json": (_json, 1, 1),
-    "add": (lambda a, b: _num("add", a) + _num("add", b), 2, 2),
-    "sub": (lambda a, b: _num("sub", a) - _num("sub", b), 2, 2),
-    "mul": (lambda a, b: _num("mul", a) * _num("mul", b), 2, 2),
+    "add": (lambda a, b: _arith("add", lambda x, y: x + y, a, b), 2, 2),
+    "sub": (lambda a, b: _arith("sub", lambda x, y: x - y, a, b), 2, 2),
+    "mul": (lambda a, b: _arith("mul", lambda x, y: x * y, a, b), 2, 2),
     "div": (_div, 2, 2),
     "encodeURIComponent": (lambda a: urllib.parse.quote(to_text(a), safe=""), 1, 1),
     "decodeURIComponent": (lambda a: urllib.parse.unquote(to_text(a)), 1, 1),
@@ -558,7 +623,7 @@ def _select(target: Any, key: Any, optional: bool, text: str, position: int) -> 
         raise ExpressionError(f"index {to_text(key)!r} is outside the array of {len(target)} items", text, position)
     if optional:
         return None
-    raise ExpressionError(f"property '{to_text(key)}' cannot be selected from a {_type_name(target)}",
+    raise ExpressionError(f"property '{to_text(key)}' cannot be selected from {_a(target)}",
                           text, position)
 
 
