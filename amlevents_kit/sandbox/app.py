@@ -53,7 +53,7 @@ class Sandbox:
         self.store = Store(self.folder / DB_NAME)
         self.clock = Clock(self.store)
         self.router = Router()
-        self.operations = Operations(self.store)
+        self.operations = Operations(self.store, self.clock.now)
         self.router.add(self.operations.routes())
         self.services: dict[str, Service] = {}
         self._service_factories: dict[str, Callable[[], Service]] = {}

@@ -136,6 +136,12 @@ def test_long_running_delete_answers_like_arm(sandbox):
     assert call(sandbox, "GET", f"/subscriptions/{SUB}/resourcegroups/rg1{API}")[0] == 200
     done = call(sandbox, "GET", op_path)[2]
     assert done["status"] == "Succeeded" and "endTime" in done
+    # The operation's times are sandbox time, like the resources' own timestamps.
+    sandbox.clock.advance(hours=48)
+    call(sandbox, "PUT", f"/subscriptions/{SUB}/resourcegroups/rg2{API}", {"location": "eastus"})
+    later = call(sandbox, "DELETE", f"/subscriptions/{SUB}/resourcegroups/rg2{API}")[1]["Azure-AsyncOperation"]
+    started = call(sandbox, "GET", later.replace("https://management.azure.com", ""))[2]["startTime"]
+    assert started[:13] == sandbox.clock.isoformat()[:13] and started > done["endTime"]
     assert call(sandbox, "GET", f"/subscriptions/{SUB}/resourcegroups/rg1{API}")[0] == 404
 
 

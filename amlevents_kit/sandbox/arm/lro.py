@@ -42,8 +42,9 @@ Completer = Callable[[dict[str, Any]], "tuple[str, dict | None]"]
 class Operations:
     """Records operations in the store and answers their status."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, now: Callable[[], float] = time.time) -> None:
         self.store = store
+        self.now = now  # the sandbox clock, so startTime/endTime agree with the resources' timestamps
         store.executescript(SCHEMA)
         self.completers: dict[str, Completer] = {}
         self.finishers: dict[str, Callable[[dict[str, Any]], None]] = {}
@@ -64,7 +65,7 @@ class Operations:
         self.store.execute(
             "INSERT INTO operations (id, namespace, resource_id, kind, status, polls_left, created) "
             "VALUES (?, ?, ?, ?, 'InProgress', ?, ?)",
-            (op_id, namespace, resource_id, kind, polls, time.time()))
+            (op_id, namespace, resource_id, kind, polls, self.now()))
         version = request.api_version or "2021-04-01"
         url = (f"{request.base_url}/subscriptions/{subscription}/providers/{namespace}/locations/"
                f"{location}/operationsStatus/{op_id}?api-version={version}")
@@ -104,7 +105,7 @@ class Operations:
         """End an operation (also used by providers whose work ends in a background thread)."""
         cur = self.store.execute(
             "UPDATE operations SET status = ?, error = ?, ended = ? WHERE id = ? AND status = 'InProgress'",
-            (status, json.dumps(error) if error else None, time.time(), op_id))
+            (status, json.dumps(error) if error else None, self.now(), op_id))
         if cur.rowcount and status == "Succeeded":
             op = self.get(op_id)
             finisher = self.finishers.get(op["kind"])
