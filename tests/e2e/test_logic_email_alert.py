@@ -146,3 +146,25 @@ def test_without_event_grid_registered_the_trigger_cannot_subscribe(target):
         plan.deploy(target)
     assert info.value.error.code == "WorkflowTriggerSubscriptionFailed"
     assert "MissingSubscriptionRegistration" in info.value.message
+
+
+def test_line_breaks_in_event_data_are_folded_in_the_subject_and_inject_nothing(target):
+    """An event value with CR/LF in the Subject once failed the trigger's call with a 500: no run,
+    and Event Grid retried for ever. Now the header is one line, and nothing is injected."""
+    ensure_providers(target, quiet=True)
+    wf.email_alert(target, name="crlf-alert", event_types=["RunCompleted"], to="team@example.com",
+                   subject="Run @{triggerBody()?['data']?['experimentName']} completed").deploy(target)
+    ev = events.run_completed(topic=target.workspace_id, experiment_id="exp-9", run_id="run-9",
+                              experiment_name="churn\r\nBcc: evil@example.org\r\nX-Injected: yes")
+    _publish_and_deliver(target, ev)
+    stats = target.sandbox.service("delivery").stats()
+    assert (stats["delivered"], stats["pending"], stats["dead_lettered"]) == (1, 0, 0)   # no retries
+    (run,) = wf.run_history(target, "crlf-alert")
+    assert run.status == "Succeeded" and run.action("Send_an_email_(V2)").status == "Succeeded"
+    box = open_mailbox(target)
+    (msg,) = box.messages()
+    assert msg.subject == "Run churn Bcc: evil@example.org X-Injected: yes completed"
+    assert msg.recipients == ["team@example.com"] and box.messages(to="evil@example.org") == []
+    head = msg.path.read_bytes().split(b"\r\n\r\n", 1)[0].decode()
+    names = [line.split(":", 1)[0] for line in head.splitlines() if line and not line[0].isspace()]
+    assert "Bcc" not in names and "X-Injected" not in names and names.count("Subject") == 1

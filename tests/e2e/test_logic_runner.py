@@ -154,3 +154,78 @@ def test_a_run_can_invoke_another_workflow(target):
     assert outer_run.status == "Succeeded" and outer_run.action("Call").outputs["statusCode"] == 202
     (inner_run,) = wf.run_history(target, "inner")
     assert inner_run.action("Compose").outputs == {"from": "outer"}
+
+
+@pytest.mark.parametrize("expression, function", [
+    ("@first(triggerBody()?['n'])", "first"),
+    ("@last(triggerBody()?['n'])", "last"),
+    ("@join(triggerBody()?['n'], ',')", "join"),
+    ("@join(createArray('a', 'b'), triggerBody()?['n'])", "join"),
+    ("@split('a,b', '')", "split"),
+    ("@int(triggerBody()?['huge'])", "int"),
+    ("@mul(triggerBody()?['n'], 4611686018427387904)", "mul"),
+])
+def test_a_built_in_given_the_wrong_type_fails_its_action_not_the_call(target, expression, function):
+    """These raised TypeError/AttributeError/ValueError: a 500 from the trigger's call and no run at all."""
+    url = _deploy(target, "typed", {"Compose": {"type": "Compose", "runAfter": {}, "inputs": expression}})
+    resp = requests.post(url, data='{"n": 5, "huge": 1e400}', headers={"Content-Type": "application/json"},
+                         verify=str(target.sandbox.server.ca_path), timeout=30)
+    assert resp.status_code == 202
+    (run,) = wf.run_history(target, "typed")
+    assert run.status == "Failed"
+    action = run.action("Compose")
+    assert action.status == "Failed" and action.code == "InvalidTemplate"
+    assert f"The template language function '{function}'" in action.error["message"]
+
+
+def _boom(*args):
+    raise RuntimeError("a fault of the sandbox")
+
+
+def test_a_fault_while_running_an_action_fails_it_and_the_run(target, receiver, monkeypatch):
+    base, _ = receiver
+    url = _deploy(target, "faulty", {
+        "Call": {"type": "Http", "runAfter": {}, "inputs": {"method": "POST", "uri": f"{base}/hook", "body": {}}},
+        "Then": {"type": "Compose", "runAfter": {"Call": ["Succeeded"]}, "inputs": "next"}})
+    monkeypatch.setattr(target.sandbox.backends["logic"].connectors, "http", _boom)
+    assert _post(target, url, {}).status_code == 202
+    logic = target.client(LogicManagementClient)
+    (run,) = list(logic.workflow_runs.list(target.resource_group, "faulty"))
+    assert run.status == "Failed" and run.code == "ActionFailed"
+    call = logic.workflow_run_actions.get(target.resource_group, "faulty", run.name, "Call")
+    assert call.status == "Failed" and call.code == "InternalServerError"
+    assert call.error["message"] == ("The sandbox failed while running action 'Call': "
+                                     "RuntimeError: a fault of the sandbox")
+    then = logic.workflow_run_actions.get(target.resource_group, "faulty", run.name, "Then")
+    assert then.status == "Skipped" and then.code == "ActionConditionFailed"
+
+
+def test_a_fault_while_evaluating_inputs_or_a_condition_fails_that_action(target, monkeypatch):
+    from amlevents_kit.sandbox.providers.logic import expressions as ex
+    monkeypatch.setitem(ex.BUILTINS, "guid", (_boom, 0, 0))
+    url = _deploy(target, "faulty-inputs", {
+        "Compose": {"type": "Compose", "runAfter": {}, "inputs": "@guid()"},
+        "Check": {"type": "If", "runAfter": {"Compose": ["Failed"]}, "expression": "@equals(guid(), 'x')",
+                  "actions": {"Inner": {"type": "Compose", "runAfter": {}, "inputs": 1}}, "else": {"actions": {}}},
+        "Handled": {"type": "Compose", "runAfter": {"Check": ["Failed"]}, "inputs": "@actions('Check')['code']"}})
+    assert _post(target, url, {}).status_code == 202
+    (run,) = wf.run_history(target, "faulty-inputs")
+    compose, check = run.action("Compose"), run.action("Check")
+    assert (compose.status, compose.code) == ("Failed", "InternalServerError")
+    assert "evaluating the inputs of action 'Compose': RuntimeError" in compose.error["message"]
+    assert (check.status, check.code) == ("Failed", "InternalServerError")
+    assert "evaluating the condition of action 'Check': RuntimeError" in check.error["message"]
+    assert run.action("Inner").status == "Skipped"
+    assert run.action("Handled").outputs == "InternalServerError"
+    assert run.status == "Succeeded"                    # both failures were handled by runAfter: Failed
+
+
+def test_http_headers_that_are_not_an_object_are_a_bad_request(target):
+    url = _deploy(target, "headers", {"Call": {"type": "Http", "runAfter": {},
+                                               "inputs": {"method": "GET", "uri": "http://127.0.0.1:9/",
+                                                          "headers": "@triggerBody()?['h']"}}})
+    assert _post(target, url, {"h": "X-Evil: 1"}).status_code == 202
+    (run,) = wf.run_history(target, "headers")
+    call = run.action("Call")
+    assert (call.status, call.code) == ("Failed", "BadRequest")
+    assert "'headers' must be an object" in call.error["message"]

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from ...arm import outbound
 from . import definition as defn
+from .expressions import to_text
 from .runner import ActionFailed
 
 if TYPE_CHECKING:
@@ -26,6 +27,18 @@ _REASON = {200: "OK", 201: "Created", 202: "Accepted", 204: "NoContent", 400: "B
 def status_code(status: int) -> str:
     """The action code Logic Apps shows for an HTTP status (200 -> OK, 404 -> NotFound)."""
     return _REASON.get(status, str(status))
+
+
+_LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]+")
+
+
+def header_text(value: Any) -> str:
+    """A header value on one line: each run of line breaks becomes a space.
+
+    Event data reaches headers through expressions such as ``@{triggerBody()?['subject']}``; folding
+    keeps a CR/LF in it from starting a new header (header injection) or failing the action.
+    """
+    return _LINE_BREAKS.sub(" ", to_text(value))
 
 
 def _addresses(value: Any, field: str) -> list[str]:
@@ -60,14 +73,14 @@ class Connectors:
         if not subject:
             raise ActionFailed("BadRequest", "'Subject' is required.")
         msg = EmailMessage()
-        msg["From"] = body.get("From") or self._sender(workflow, inputs)
+        msg["From"] = header_text(body.get("From") or self._sender(workflow, inputs))
         msg["To"] = ", ".join(to)
         if cc:
             msg["Cc"] = ", ".join(cc)
-        msg["Subject"] = str(subject)
+        msg["Subject"] = header_text(subject)
         msg["Date"] = format_datetime(self.sandbox.clock.utcnow())
         msg["Message-ID"] = make_msgid(domain="amlevents.sandbox")
-        msg["Importance"] = str(body.get("Importance") or "Normal")
+        msg["Importance"] = header_text(body.get("Importance") or "Normal")
         msg["X-Amlevents-Run"] = run_id
         msg["X-Amlevents-Workflow"] = workflow["id"]
         msg["X-Amlevents-Action"] = action
@@ -117,10 +130,14 @@ class Connectors:
     def http(self, inputs: dict) -> tuple[Any, str]:
         method = str(inputs.get("method", "GET")).upper()
         uri = str(inputs["uri"])
-        queries = inputs.get("queries") or {}
+        queries, headers = inputs.get("queries") or {}, inputs.get("headers") or {}
+        for field, value in (("queries", queries), ("headers", headers)):
+            if not isinstance(value, dict):
+                raise ActionFailed("BadRequest", f"The HTTP action's '{field}' must be an object of names and "
+                                   f"values; it is {json.dumps(value)[:200]}.")
         if queries:
-            uri += ("&" if "?" in uri else "?") + urlencode(queries)
-        headers = {str(k): str(v) for k, v in (inputs.get("headers") or {}).items()}
+            uri += ("&" if "?" in uri else "?") + urlencode({k: to_text(v) for k, v in queries.items()})
+        headers = {str(k): to_text(v) for k, v in headers.items()}
         body = inputs.get("body")
         if body is None:
             data = b""

@@ -4,11 +4,14 @@ The runner follows the Workflow Definition Language's rules for the subset the l
 actions start when their ``runAfter`` conditions hold, ``If`` runs one branch and skips the other
 (``ActionBranchingConditionNotSatisfied``), an action whose ``runAfter`` is not met is skipped
 (``ActionConditionFailed``), and expressions that fail at run time fail their action with
-``InvalidTemplate`` — the codes the portal's run history shows.
+``InvalidTemplate`` — the codes the portal's run history shows. Anything else that goes wrong in an
+action (a fault of the sandbox itself) fails that action with ``InternalServerError`` and its message:
+the run is recorded, and the trigger's caller still gets its answer.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +20,8 @@ from . import expressions as ex
 
 if TYPE_CHECKING:
     from .models import LogicBackend
+
+log = logging.getLogger("amlevents_kit.sandbox")
 
 
 @dataclass
@@ -197,24 +202,35 @@ class Runner:
                        "message": f"Unable to process template language expressions in action '{name}' inputs: "
                                   f"'{err.message}'."}, scope=scope)
             return
+        except Exception as exc:  # noqa: BLE001 - a fault of ours fails the action, never the trigger's call
+            self.results[name] = ActionResult(
+                name, kind, "Failed", "InternalServerError", start, self.now(), inputs=None,
+                error=_internal(f"evaluating the inputs of action '{name}'", exc), scope=scope)
+            return
         try:
             outputs, code = self._perform(name, kind, inputs)
             status, error = "Succeeded", None
         except ActionFailed as failure:
             outputs, code, status = failure.outputs, failure.code, "Failed"
             error = {"code": failure.code, "message": failure.message}
+        except Exception as exc:  # noqa: BLE001
+            outputs, code, status = None, "InternalServerError", "Failed"
+            error = _internal(f"running action '{name}'", exc)
         self.results[name] = ActionResult(name, kind, status, code, start, self.now(), inputs=inputs,
                                           outputs=outputs, error=error, scope=scope)
 
     def _execute_if(self, name: str, action: dict, scope: str, start: str) -> None:
         try:
             result, trace = self._condition(action["expression"])
-        except ex.ExpressionError as err:
-            self.results[name] = ActionResult(
-                name, "If", "Failed", "InvalidTemplate", start, self.now(),
-                error={"code": "InvalidTemplate",
-                       "message": f"Unable to process template language expressions for action '{name}': "
-                                  f"'{err.message}'."}, scope=scope)
+        except Exception as exc:  # noqa: BLE001 - a fault of ours fails the condition, never the trigger's call
+            if isinstance(exc, ex.ExpressionError):
+                code, error = "InvalidTemplate", {
+                    "code": "InvalidTemplate",
+                    "message": f"Unable to process template language expressions for action '{name}': "
+                               f"'{exc.message}'."}
+            else:
+                code, error = "InternalServerError", _internal(f"evaluating the condition of action '{name}'", exc)
+            self.results[name] = ActionResult(name, "If", "Failed", code, start, self.now(), error=error, scope=scope)
             for branch in (action.get("actions") or {}, (action.get("else") or {}).get("actions") or {}):
                 self._defs.update(branch)
                 for child, child_def in branch.items():
@@ -280,6 +296,13 @@ class Runner:
             if operation == "create_pipeline_run":
                 return self.backend.connectors.create_pipeline_run(inputs)
         raise ActionFailed("ActionTypeNotSupported", f"The action type '{kind}' is not supported.")
+
+
+def _internal(doing: str, exc: BaseException) -> dict:
+    """The error an action records for a fault of the sandbox (logged with its traceback)."""
+    log.warning("logic runner: an error while %s", doing, exc_info=exc)
+    return {"code": "InternalServerError",
+            "message": f"The sandbox failed while {doing}: {type(exc).__name__}: {exc}"}
 
 
 _DOTNET = [("yyyy", "%Y"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("mm", "%M"), ("ss", "%S")]
