@@ -30,7 +30,8 @@ import pandas as pd
 from . import events as _events
 
 # A curated environment (the sandbox runs its own Python). On Azure, train.py also needs azure-ai-ml and
-# azure-identity to register the model: build an environment from notebooks/jobs/retrain/conda.yaml.
+# azure-identity to register the model: build an environment from notebooks/jobs/retrain/conda.yaml (its header
+# has the `az ml environment create` line) and pass it as ``environment=`` / ``environment_id=`` below.
 ENVIRONMENT = "azureml:AzureML-sklearn-1.5@latest"
 ENVIRONMENT_ID = "azureml://registries/azureml/environments/sklearn-1.5/labels/latest"
 DATASTORE = "workspaceblobstore"
@@ -189,16 +190,18 @@ def _check_tags(tags: dict[str, str]) -> None:
 
 
 def retraining_job_body(target: Any, *, code_id: str, data_uri: str, model_name: str,
-                        tags: dict[str, str] | None = None, experiment: str = EXPERIMENT) -> dict:
+                        tags: dict[str, str] | None = None, experiment: str = EXPERIMENT,
+                        environment_id: str = ENVIRONMENT_ID) -> dict:
     """The retraining command job's ARM body (``PUT .../jobs/{name}``), for a Data Factory Web activity.
 
     ``data_uri`` may be a Data Factory expression, e.g.
     ``"@pipeline().parameters.targetDatasetId"``, so each run trains on the batch its event named.
+    ``environment_id``: on Azure, the ARM id of the environment built from ``conda.yaml``.
     """
     tags = dict(tags or {})
     return {"properties": {
         "jobType": "Command", "experimentName": experiment, "displayName": f"retrain {model_name}",
-        "codeId": code_id, "command": _command(model_name, tags), "environmentId": ENVIRONMENT_ID,
+        "codeId": code_id, "command": _command(model_name, tags), "environmentId": environment_id,
         "environmentVariables": job_environment(target),
         "inputs": {"data": {"jobInputType": "uri_file", "mode": "ReadOnlyMount", "uri": data_uri}},
         "outputs": {"model": {"jobOutputType": "uri_folder", "mode": "ReadWriteMount"}},
@@ -207,7 +210,7 @@ def retraining_job_body(target: Any, *, code_id: str, data_uri: str, model_name:
 
 
 def retraining_pipeline(target: Any, *, code_id: str, model_name: str, tags: dict[str, str] | None = None,
-                        experiment: str = EXPERIMENT) -> dict:
+                        experiment: str = EXPERIMENT, environment_id: str = ENVIRONMENT_ID) -> dict:
     """A Data Factory pipeline (ARM body) that submits the retraining job for one drift event.
 
     Parameters ``driftRunId`` and ``targetDatasetId`` (the Logic App passes the event's ``runId`` and
@@ -216,7 +219,8 @@ def retraining_pipeline(target: Any, *, code_id: str, model_name: str, tags: dic
     from .workflows import ml_job_activity
 
     body = retraining_job_body(target, code_id=code_id, data_uri="@pipeline().parameters.targetDatasetId",
-                               model_name=model_name, tags=tags, experiment=experiment)
+                               model_name=model_name, tags=tags, experiment=experiment,
+                               environment_id=environment_id)
     body["properties"]["tags"]["driftRunId"] = "@pipeline().parameters.driftRunId"
     activity = ml_job_activity("SubmitRetraining", workspace_id=target.workspace_id,
                                job_name="@concat('retrain-', pipeline().parameters.driftRunId)", job=body)
@@ -227,13 +231,17 @@ def retraining_pipeline(target: Any, *, code_id: str, model_name: str, tags: dic
 
 def retraining_command(target: Any, *, code: str | Path, data_uri: str, model_name: str,
                        tags: dict[str, str] | None = None, name: str | None = None,
-                       experiment: str = EXPERIMENT, job_tags: dict[str, str] | None = None):
-    """The same job as an azure-ai-ml ``command()`` (code from a local folder, uploaded on submit)."""
+                       experiment: str = EXPERIMENT, job_tags: dict[str, str] | None = None,
+                       environment: str = ENVIRONMENT):
+    """The same job as an azure-ai-ml ``command()`` (code from a local folder, uploaded on submit).
+
+    ``environment``: on Azure, the one built from ``conda.yaml``, e.g. ``"azureml:retrain-sklearn@latest"``.
+    """
     from azure.ai.ml import Input, Output, command
 
     tags = dict(tags or {})
     return command(
-        name=name, code=str(code), command=_command(model_name, tags), environment=ENVIRONMENT,
+        name=name, code=str(code), command=_command(model_name, tags), environment=environment,
         inputs={"data": Input(type="uri_file", path=data_uri)}, outputs={"model": Output(type="uri_folder")},
         environment_variables=job_environment(target), experiment_name=experiment,
         display_name=f"retrain {model_name}", tags={"reason": "DatasetDriftDetected", "model": model_name,
@@ -266,6 +274,7 @@ class RetrainOnDrift:
 
     ``topics``: the topics to trust (default: the workspace; add a custom drift topic's id on Azure).
     ``min_coefficient``: retrain only when the event's driftCoefficient is at least this.
+    ``environment``: the job's environment (on Azure, the one built from ``conda.yaml``).
     """
 
     target: Any
@@ -275,6 +284,7 @@ class RetrainOnDrift:
     topics: list[str] | None = None
     min_coefficient: float = 0.0
     ml_client: Any = None
+    environment: str = ENVIRONMENT
     outcomes: list[RetrainOutcome] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -311,7 +321,7 @@ class RetrainOnDrift:
                                       event_id, name)
             job = retraining_command(self.target, code=self.code, data_uri=data.target_dataset_id,
                                      model_name=self.model_name, tags=self.tags, name=name,
-                                     job_tags={"driftRunId": data.run_id})
+                                     job_tags={"driftRunId": data.run_id}, environment=self.environment)
             ml.jobs.create_or_update(job)
         return RetrainOutcome("submitted", f"drift coefficient {coefficient:.3f}", event_id, name)
 
@@ -329,16 +339,21 @@ def status(job: Any) -> str:
     return str(getattr(job.status, "value", job.status))
 
 
-def wait_for_job(target: Any, name: str, *, timeout: float = 300.0) -> Any:
-    """Wait for a job to end and return it (``ml.jobs.stream`` prints its log as well)."""
-    import time
+def wait_for_job(target: Any, name: str, *, timeout: float | None = None) -> Any:
+    """Wait for a job to end and return it (``ml.jobs.stream`` prints its log as well).
+
+    In the sandbox a job is a local process: this looks often, for up to 5 minutes. On Azure a
+    serverless job queues and builds its image first: it looks every 15 s, for up to an hour.
+    """
     quiet_azure_ai_ml()
     ml = target.ml_client()
-    deadline = time.monotonic() + timeout
-    while True:
-        job = ml.jobs.get(name)
-        if job.status in ("Completed", "Failed", "Canceled"):
-            return job
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"job {name} is still {job.status} after {timeout:.0f} s")
-        time.sleep(0.2)
+    sandbox = getattr(target, "is_sandbox", True)
+    timeout = (300.0 if sandbox else 3600.0) if timeout is None else timeout
+    seen = []
+    try:
+        return target.wait_for(lambda: seen.append(job := ml.jobs.get(name)) or (
+            job.status in ("Completed", "Failed", "Canceled") and job), timeout=timeout,
+            interval=0.2 if sandbox else 15.0)
+    except TimeoutError:
+        raise TimeoutError(f"job {name} is still {seen[-1].status if seen else 'unknown'} after "
+                           f"{timeout:.0f} s") from None

@@ -54,6 +54,20 @@ def test_pipeline_passes_the_create_time_checks_and_names_the_job_after_the_drif
         "@pipeline().parameters.targetDatasetId"
 
 
+def test_the_azure_environment_built_from_conda_yaml_can_be_named(target):
+    """On Azure the curated sklearn image lacks azure-ai-ml, which train.py needs to register the model."""
+    assert retrain.retraining_job_body(target, code_id="c", data_uri="d", model_name="m")["properties"][
+        "environmentId"] == retrain.ENVIRONMENT_ID
+    ours = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w/environments/retrain-sklearn/versions/1"
+    pipeline = retrain.retraining_pipeline(target, code_id="c", model_name="m", environment_id=ours)
+    assert pipeline["properties"]["activities"][0]["typeProperties"]["body"]["properties"]["environmentId"] == ours
+    job = retrain.retraining_command(target, code=CODE, data_uri="azureml://d", model_name="m",
+                                     environment="azureml:retrain-sklearn@latest")
+    assert job.environment == "azureml:retrain-sklearn@latest"
+    handler = retrain.RetrainOnDrift(target, code=CODE, model_name="m", environment="azureml:retrain-sklearn:2")
+    assert handler.environment == "azureml:retrain-sklearn:2"
+
+
 def test_tags_and_names_are_checked():
     with pytest.raises(ValueError, match="tags: the value 'a b' must be"):
         retrain.retraining_job_body(None, code_id="c", data_uri="d", model_name="m", tags={"k": "a b"})
