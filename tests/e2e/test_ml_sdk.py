@@ -256,6 +256,61 @@ def test_traffic_must_name_existing_deployments(ml, iris, tmp_path):
         ml.online_endpoints.begin_create_or_update(endpoint).result()
 
 
+def test_traffic_cannot_go_to_a_deployment_that_has_not_succeeded(ml, backend, iris, tmp_path):
+    """The scoring server only sends requests to deployments that succeeded: a split giving a failed one traffic
+    would silently not hold, so the endpoint update is refused, naming the deployment and its state."""
+    X, y, clf = iris
+    good = ml.models.create_or_update(Model(path=str(mlflow_folder(tmp_path / "m", clf)), name="iris",
+                                            type=AssetTypes.MLFLOW_MODEL))
+    (tmp_path / "weights.bin").write_bytes(b"not a model")
+    opaque = ml.models.create_or_update(Model(path=str(tmp_path / "weights.bin"), name="opaque"))
+    _deploy(ml, "split-ep", "blue", f"azureml:iris:{good.version}")
+    with pytest.raises(HttpResponseError, match="no scoring script"):
+        _deploy(ml, "split-ep", "broken", f"azureml:opaque:{opaque.version}")
+    endpoint = ml.online_endpoints.get("split-ep")
+    for split in ({"blue": 50, "broken": 50}, {"broken": 100}):
+        endpoint.traffic = split
+        with pytest.raises(HttpResponseError) as err:
+            ml.online_endpoints.begin_create_or_update(endpoint).result()
+        assert err.value.status_code == 400
+        assert "Deployment 'broken' is in provisioning state Failed" in str(err.value)
+    assert ml.online_endpoints.get("split-ep").traffic == {"blue": 0, "broken": 0}
+    endpoint.traffic = {"blue": 100, "broken": 0}
+    assert ml.online_endpoints.begin_create_or_update(endpoint).result().traffic == {"blue": 100}
+    # while blue is being updated (scaled), it keeps the traffic it has, but gets no more than that
+    stored = backend.endpoints.get_deployment("split-ep", "blue")
+    stored["properties"]["provisioningState"] = "Updating"
+    backend.store.put(stored["id"], stored["type"], stored, parent=backend.endpoints.endpoint_id("split-ep"))
+    endpoint = ml.online_endpoints.get("split-ep")
+    endpoint.tags = {"note": "an update while blue scales"}
+    assert ml.online_endpoints.begin_create_or_update(endpoint).result().traffic == {"blue": 100}
+
+
+def test_model_deployed_on_create_and_model_change_not_on_a_scale_only_update(ml, backend, iris, tmp_path):
+    X, y, clf = iris
+    folder = mlflow_folder(tmp_path / "m", clf)
+    for _ in range(2):
+        ml.models.create_or_update(Model(path=str(folder), name="iris", type=AssetTypes.MLFLOW_MODEL))
+
+    def announced():
+        return [(e["data"]["serviceProperties"]["deploymentName"], e["data"]["modelIds"])
+                for e in backend.events(events.MODEL_DEPLOYED)]
+
+    _deploy(ml, "scale-ep", "blue", "azureml:iris:1")
+    assert announced() == [("blue", "iris:1")]
+    blue = ml.online_deployments.get("blue", "scale-ep")
+    blue.instance_count = 2
+    assert ml.online_deployments.begin_create_or_update(blue).result().instance_count == 2
+    assert announced() == [("blue", "iris:1")]                # scaled: the same model, nothing newly deployed
+    blue = ml.online_deployments.get("blue", "scale-ep")
+    blue.model = "azureml:iris:2"
+    ml.online_deployments.begin_create_or_update(blue).result()
+    assert announced() == [("blue", "iris:1"), ("blue", "iris:2")]   # another model deployed
+    ml.online_deployments.begin_delete("blue", "scale-ep").result()
+    _deploy(ml, "scale-ep", "blue", "azureml:iris:2")
+    assert announced() == [("blue", "iris:1"), ("blue", "iris:2"), ("blue", "iris:2")]   # created again
+
+
 def test_same_calls_over_the_https_server(target, backend, iris, tmp_path):
     """A second client reaching the sandbox over HTTPS: uploads, deployment and scoring still work."""
     ensure_providers(target, quiet=True)

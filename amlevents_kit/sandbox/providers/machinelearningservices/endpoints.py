@@ -1,8 +1,10 @@
 """Managed online endpoints and deployments: long-running create/update/delete, keys, traffic, scoring.
 
 A deployment's operation ends when its model is loaded and the scoring server answers its
-readiness probe over HTTP; then ModelDeployed is published. A model that does not load fails the
-operation (provisioningState Failed, the reason in the error) and publishes nothing.
+readiness probe over HTTP; then ModelDeployed is published, when the deployment was created or now
+serves another model (an update that only scales it or changes its settings publishes nothing). A
+model that does not load fails the operation (provisioningState Failed, the reason in the error) and
+publishes nothing. Only a deployment whose provisioning succeeded may take traffic above 0%.
 """
 
 from __future__ import annotations
@@ -31,6 +33,15 @@ AUTH_MODES = ("Key", "AMLToken", "AADToken")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]")
 _DEPLOYMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}")
 
+# The model each deployment served when its last operation succeeded (what ModelDeployed announced):
+# an update that keeps the model is not a new deployment of it. Sandbox bookkeeping, never on the wire.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS ml_deployed_models (
+    deployment_id TEXT PRIMARY KEY,
+    model TEXT NOT NULL
+);
+"""
+
 
 class Endpoints:
     """Online endpoints, their deployments and the loaded models behind the scoring server."""
@@ -41,6 +52,7 @@ class Endpoints:
         self.store = backend.store
         self._predictors: dict[tuple[str, str], Predictor] = {}
         self._lock = threading.RLock()
+        self.store.executescript(SCHEMA)
         self.sandbox.add_service(SERVICE, lambda: ScoringServer(self._resolve, self.predictor))
         ops = self.sandbox.operations
         ops.register("ml-endpoint", on_succeeded=self._endpoint_succeeded)
@@ -89,7 +101,7 @@ class Endpoints:
         existing = self.store.get(self.endpoint_id(name))
         traffic = {k: int(v) for k, v in (props.get("traffic") or {}).items()}
         if traffic:
-            self._check_traffic(name, traffic)
+            self._check_traffic(name, traffic, (existing or {}).get("properties", {}).get("traffic") or {})
         if existing is None:
             out = {"id": self.endpoint_id(name), "name": name, "type": ENDPOINT_TYPE,
                    "location": body.get("location") or self.backend.location,
@@ -131,13 +143,21 @@ class Endpoints:
                   "properties": {**current["properties"], **(body.get("properties") or {})}}
         return self.put_endpoint(request, subscription, name, merged)
 
-    def _check_traffic(self, endpoint: str, traffic: dict[str, int]) -> None:
+    def _check_traffic(self, endpoint: str, traffic: dict[str, int], current: dict[str, Any]) -> None:
         for dep, weight in traffic.items():
-            if self.store.get(self.deployment_id(endpoint, dep)) is None:
+            body = self.store.get(self.deployment_id(endpoint, dep))
+            if body is None:
                 raise ArmError(400, "BadArgument", f"traffic names deployment '{dep}', which endpoint '{endpoint}' "
                                "does not have.")
             if weight < 0 or weight > 100:
                 raise invalid_value(f"properties.traffic.{dep}", weight, "an integer from 0 to 100")
+            state = body["properties"].get("provisioningState")
+            # a deployment being updated keeps serving what it already had; nothing else that has not succeeded
+            # may take traffic (the scoring server would not send it any, and the split would silently not hold)
+            keeps = state == "Updating" and weight <= int(current.get(dep, 0) or 0)
+            if weight > 0 and state != "Succeeded" and not keeps:
+                raise ArmError(400, "BadArgument", f"Deployment '{dep}' is in provisioning state {state}: only a "
+                               f"deployment that succeeded can take traffic; give it 0% (it asks for {weight}%).")
         if sum(traffic.values()) not in (0, 100):
             raise ArmError(400, "BadArgument", f"Traffic values must add up to 100 (or 0); they add up to "
                            f"{sum(traffic.values())}.")
@@ -156,6 +176,7 @@ class Endpoints:
             for key in [k for k in self._predictors if k[0] == name]:
                 self._predictors.pop(key)
         self.store.delete(body["id"])  # deployments go with it
+        self._forget_deployed(body["id"] + "/deployments/")
         shutil.rmtree(self.sandbox.folder / "deployments" / name, ignore_errors=True)
         return self.sandbox.operations.start(request, subscription=subscription, namespace=NS,
                                              resource_id=body["id"], kind="ml-endpoint-delete", status=202)
@@ -256,6 +277,7 @@ class Endpoints:
         with self._lock:
             self._predictors.pop((endpoint, name), None)
         self.store.delete(body["id"])
+        self._forget_deployed(body["id"])
         shutil.rmtree(self.sandbox.folder / "deployments" / endpoint / name, ignore_errors=True)
         return self.sandbox.operations.start(request, subscription=subscription, namespace=NS,
                                              resource_id=body["id"], kind="ml-deployment-delete", status=202)
@@ -340,6 +362,7 @@ class Endpoints:
             return "Succeeded", None
         body["properties"]["provisioningState"] = "Failed"
         self.store.put(body["id"], DEPLOYMENT_TYPE, body, parent=self.endpoint_id(endpoint))
+        self._forget_deployed(body["id"])  # it serves nothing now: its next success deploys a model again
         return "Failed", {"code": "ResourceNotReady",
                           "message": f"User container has crashed or terminated: {message}"}
 
@@ -364,7 +387,22 @@ class Endpoints:
         endpoint = op["resource_id"].split("/")[-3]
         body["properties"]["provisioningState"] = "Succeeded"
         self.store.put(body["id"], DEPLOYMENT_TYPE, body, parent=self.endpoint_id(endpoint))
+        name, version = self.model_ref(body["properties"]["model"])
+        model, key = f"{name}:{version}", body["id"].lower()
+        row = self.store.execute("SELECT model FROM ml_deployed_models WHERE deployment_id = ?", (key,)).fetchone()
+        if row is not None and row[0] == model:
+            return  # the same model, scaled or reconfigured: not a new deployment of it
+        self.store.execute("INSERT INTO ml_deployed_models (deployment_id, model) VALUES (?, ?) "
+                           "ON CONFLICT(deployment_id) DO UPDATE SET model = excluded.model", (key, model))
         self.backend.model_deployed(endpoint, body)
+
+    def _forget_deployed(self, deployment_id: str) -> None:
+        """Drop the record of what a deployment (or, with a trailing '/', every one under a prefix) served."""
+        key = deployment_id.lower()
+        if key.endswith("/"):
+            self.store.execute("DELETE FROM ml_deployed_models WHERE substr(deployment_id, 1, ?) = ?", (len(key), key))
+        else:
+            self.store.execute("DELETE FROM ml_deployed_models WHERE deployment_id = ?", (key,))
 
     def _resolve(self, endpoint: str) -> tuple[list[str], dict[str, int]]:
         body = self.store.get(self.endpoint_id(endpoint))
