@@ -58,7 +58,9 @@ def detect(
         std; numeric default), 'jensen_shannon' (base 2; categorical default), 'psi', 'ks' (p-value)
         or 'chi2' (p-value); a dict {'numeric': ..., 'categorical': ...} sets each kind.
     threshold: number or dict by kind or feature name; default 0.1 for distances (Azure ML v2),
-        0.2 for PSI, 0.05 for p-values. A distance drifts above it, a p-value below it.
+        0.2 for PSI, 0.05 for p-values. A distance drifts above it, a p-value below it. A single number
+        applies to the kinds the chosen metric covers (metric='ks' -> numeric features only; the
+        categorical ones keep their own metric's default); with no metric it applies to both kinds.
     features: compare only these profiled columns (default: all of them).
     rule: dataset verdict — 'any' feature drifted (Azure ML v2), a 'share' of features >= share
         (Evidently), or drift 'coefficient' > coefficient_threshold (Azure ML v1's classifier MCC).
@@ -156,7 +158,11 @@ def _resolve(prof: Profile, metric, threshold) -> dict:
             raise DriftError(f"metric for {kind} features must be one of {allowed}, got {name!r}")
         by_kind[kind] = name
     if threshold is not None and not isinstance(threshold, dict):
-        threshold = {"numeric": threshold, "categorical": threshold}
+        # One number sets the threshold of the metric that was chosen, so only for the kinds that metric
+        # covers: metric='ks' with 0.01 leaves categorical features at Jensen-Shannon's 0.1. With no metric
+        # (or a dict), it applies to the kinds named there, or to both (default distances, both 0.1).
+        kinds = [kind for kind, _ in items] or ["numeric", "categorical"]
+        threshold = {kind: threshold for kind in kinds}
     threshold = threshold or {}
     unknown = set(threshold) - {"numeric", "categorical"} - set(prof.features)
     if unknown:

@@ -24,6 +24,7 @@ import pandas as pd
 from ..drift import METRICS, DriftError, DriftMonitor, detect
 
 DEFAULT = "default (by kind)"
+DEFAULT_THRESHOLD = 0.1  # both default metrics (Wasserstein, Jensen-Shannon) alert above 0.1
 
 
 def png(fig) -> bytes:
@@ -61,6 +62,7 @@ class DriftForm(W.VBox):
         self.out = W.Output()          # the verdict and the table
         self.plots = W.Output()        # PNG plots
         self.baseline.observe(lambda _: self._fill_features(), names="value")
+        self.metric.observe(lambda change: self._reset_threshold(change["new"]), names="value")
         self.run_button.on_click(lambda _: self.run())
         self._fill_features()
         super().__init__([W.HBox([self.baseline, self.current]), self.features,
@@ -72,11 +74,19 @@ class DriftForm(W.VBox):
         self.features.options = columns
         self.features.value = tuple(columns)
 
+    def _reset_threshold(self, metric: str) -> None:
+        """A new metric starts from its own default threshold (0.05 for a p-value, 0.2 for PSI, ...)."""
+        self.threshold.value = DEFAULT_THRESHOLD if metric == DEFAULT else METRICS[metric][2]
+
     def options(self) -> dict:
-        """detect()'s keyword arguments as the form sets them."""
+        """detect()'s keyword arguments as the form sets them.
+
+        The threshold applies to the kinds the chosen metric covers (chi2: categorical features only);
+        the other kind keeps its own default metric and threshold.
+        """
         metric = None if self.metric.value == DEFAULT else self.metric.value
         threshold = self.threshold.value
-        if metric is None and self.threshold.value == 0.1:
+        if metric is None and threshold == DEFAULT_THRESHOLD:
             threshold = None  # Azure ML v2's defaults per metric
         return dict(features=list(self.features.value), metric=metric, threshold=threshold, rule=self.rule.value)
 

@@ -171,6 +171,26 @@ def test_metric_and_threshold_choices(data, result):
     assert mixed.loc["n00", "value"] == result.table.set_index("feature").loc["n00", "value"]
 
 
+def test_one_threshold_sets_only_the_chosen_metrics_kinds(data):
+    baseline, target = data
+    prof = profile(baseline)
+    ks = detect(prof, target, metric="ks", threshold=0.01).table.set_index("feature")
+    num, cat = ks[ks["kind"] == "numeric"], ks[ks["kind"] == "categorical"]
+    assert (num["metric"] == "ks").all() and (num["threshold"] == 0.01).all()
+    assert (cat["metric"] == "jensen_shannon").all() and (cat["threshold"] == 0.1).all()   # untouched
+    chi2 = detect(prof, target, metric="chi2", threshold=0.05)
+    table = chi2.table.set_index("feature")
+    assert (table.loc[table["kind"] == "numeric", "threshold"] == 0.1).all()   # not 0.05 Wasserstein
+    assert sorted(chi2.drifted_features) == ["c0", "c1", "n00", "n01", "n02", "n03", "n04", "n05"]
+    by_dict = detect(prof, target, metric={"categorical": "psi"}, threshold=0.3).table
+    assert set(by_dict.loc[by_dict["kind"] == "categorical", "threshold"]) == {0.3}
+    assert set(by_dict.loc[by_dict["kind"] == "numeric", "threshold"]) == {0.1}
+    both = detect(prof, target, metric="psi", threshold=0.3).table   # PSI covers both kinds
+    assert set(both["threshold"]) == {0.3}
+    default = detect(prof, target, threshold=0.3).table              # no metric: both default distances
+    assert set(default["threshold"]) == {0.3}
+
+
 def test_profile_round_trip_is_small_and_identical(tmp_path, data, result):
     baseline, target = data
     prof = profile(baseline, name="training-2024")

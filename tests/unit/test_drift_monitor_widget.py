@@ -49,6 +49,22 @@ def test_form_options_reach_detect_and_errors_show_in_the_form():
         DriftForm({"only": FRAMES["training"]})
 
 
+def test_metric_choice_resets_the_threshold_and_keeps_the_other_kind_at_its_default():
+    form = DriftForm(FRAMES)
+    form.metric.value = "chi2"
+    assert form.threshold.value == 0.05                    # chi2's default, not the previous 0.1
+    form.run_button.click()
+    table = form.result.table.set_index("feature")
+    assert list(table.loc[["plan", "region"], "metric"]) == ["chi2", "chi2"]
+    numeric = table[table["kind"] == "numeric"]
+    assert (numeric["metric"] == "wasserstein").all() and (numeric["threshold"] == 0.1).all()
+    assert sorted(form.result.drifted_features) == ["monthly_charges", "plan", "support_calls"]
+    form.metric.value = "psi"
+    assert form.threshold.value == 0.2
+    form.metric.value = "default (by kind)"
+    assert form.threshold.value == 0.1 and form.options()["threshold"] is None
+
+
 def test_raise_event_runs_a_monitor_on_the_workspace(target):
     ensure_providers(target, quiet=True)
     form = DriftForm(FRAMES, target=target, monitor_name="form-drift")
