@@ -158,6 +158,26 @@ def test_job_runs_for_real_and_its_output_becomes_a_model(ml, backend, tmp_path,
     assert completed["data"]["runId"] == job.name and completed["data"]["experimentName"] == "ml-tests"
 
 
+def test_a_jobs_body_and_events_show_no_sandbox_internals(target, ml, backend, tmp_path):
+    """Which local folder and process run a job is the sandbox's business: not in ARM, run history or events."""
+    job = ml.jobs.create_or_update(command(
+        code=str(_train_script(tmp_path / "src")), command="python train.py --rate 1 --out ${{outputs.model}}",
+        outputs={"model": Output(type=AssetTypes.URI_FOLDER)}, environment=ENV, compute="cpu-cluster",
+        experiment_name="ml-tests", properties={"owner": "me"}))
+    backend.jobs.wait(job.name)
+    done = ml.jobs.get(job.name)
+    assert done.status == "Completed" and done.properties["owner"] == "me"
+    assert not [k for k in done.properties if k.startswith("azureml.sandbox")]
+    status, _, raw = target.sandbox.handle("GET", f"https://management.azure.com{backend.jobs.job_id(job.name)}"
+                                           "?api-version=2024-04-01", {}, b"")
+    details = backend.jobs.run_details(job.name)
+    [completed] = backend.events(events.RUN_COMPLETED)
+    for shown in (raw.decode(), json.dumps(details), json.dumps(completed)):
+        assert "azureml.sandbox" not in shown and str(target.sandbox.folder) not in shown
+    assert status == 200 and completed["data"]["runProperties"] == done.properties
+    assert backend.jobs.runner_pid(job.name) == os.getpid()   # still known to the sandbox, for fail_orphans
+
+
 def test_failed_job_emits_run_status_changed_and_no_run_completed(ml, backend, tmp_path):
     job = ml.jobs.create_or_update(_job(_train_script(tmp_path / "src"), "yes"))
     backend.jobs.wait(job.name)

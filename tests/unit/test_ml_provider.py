@@ -211,6 +211,10 @@ def test_a_job_left_running_by_an_ended_process_fails_when_the_sandbox_opens(san
         ml = second.backends["machinelearningservices"]
         assert ml.jobs.get("orphan1")["properties"]["status"] == "Failed"
         assert [e["data"]["runStatus"] for e in ml.events()] == ["Failed"]
+        # an older sandbox kept its runner in the job's properties: moved out of what Azure would show
+        assert ml.jobs.get("orphan1")["properties"]["properties"] == {}
+        assert ml.events()[0]["data"]["runProperties"] == {}
+        assert ml.jobs.runner_pid("orphan1") == 999999999
     finally:
         second.close()
 

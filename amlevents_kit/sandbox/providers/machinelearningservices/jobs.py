@@ -27,6 +27,17 @@ JOB_TYPE = "Microsoft.MachineLearningServices/workspaces/jobs"
 TERMINAL = ("Completed", "Failed", "Canceled")
 _PLACEHOLDER = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z0-9_]+)\s*\}\}")
 _EXPERIMENT_NS = uuid.UUID("5b8e1c3e-6d7f-4a8b-9c0d-1e2f3a4b5c6d")
+# Which sandbox process runs each job, and where: sandbox internals, kept out of the job's ARM body and its
+# events (Azure shows no local paths or process ids there). Sandboxes made before kept them in the job's
+# properties as azureml.sandbox.folder / azureml.sandbox.pid; fail_orphans moves them here.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS ml_job_runners (
+    name TEXT PRIMARY KEY,
+    folder TEXT NOT NULL,
+    pid INTEGER NOT NULL
+);
+"""
+_LEGACY = ("azureml.sandbox.folder", "azureml.sandbox.pid")
 
 
 class Jobs:
@@ -39,6 +50,7 @@ class Jobs:
         self._procs: dict[str, subprocess.Popen] = {}
         self._lock = threading.Lock()
         self._closing = False
+        self.store.executescript(SCHEMA)
 
     @property
     def root(self) -> Path:
@@ -83,8 +95,7 @@ class Jobs:
                 **props,
                 "experimentName": experiment, "displayName": props.get("displayName") or name,
                 "status": "NotStarted", "outputs": outputs, "tags": props.get("tags") or {},
-                "properties": {**(props.get("properties") or {}), "azureml.sandbox.folder": str(self.folder(name)),
-                               "azureml.sandbox.pid": str(os.getpid())},
+                "properties": dict(props.get("properties") or {}),
                 "services": {"Studio": {"jobServiceType": "Studio", "endpoint": studio},
                              "Tracking": {"jobServiceType": "Tracking",
                                           "endpoint": self.backend.get_workspace_mlflow_uri()}},
@@ -92,9 +103,18 @@ class Jobs:
             },
             "systemData": self.backend.system_data(),
         }
-        self.store.put(job["id"], JOB_TYPE, job)
+        with self.store.transaction():
+            self.store.put(job["id"], JOB_TYPE, job)
+            self.store.execute("INSERT INTO ml_job_runners (name, folder, pid) VALUES (?, ?, ?) ON CONFLICT(name) "
+                               "DO UPDATE SET folder = excluded.folder, pid = excluded.pid",
+                               (name, str(self.folder(name)), os.getpid()))
         self.start(name)
         return job, True
+
+    def runner_pid(self, name: str) -> int:
+        """The id of the sandbox process that runs (or ran) a job; 0 if unknown."""
+        row = self.store.execute("SELECT pid FROM ml_job_runners WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
 
     def get(self, name: str) -> dict[str, Any]:
         body = self.store.get(self.job_id(name))
@@ -122,12 +142,29 @@ class Jobs:
         """Jobs left unfinished by a sandbox process that has ended: they failed (called on open)."""
         orphans = []
         for job in self.store.list(type=JOB_TYPE, parent=self.backend.assets.ws):
+            self._move_legacy_runner(job)
             props = job["properties"]
-            if props["status"] in TERMINAL or _alive(int(props.get("properties", {}).get("azureml.sandbox.pid", 0))):
+            if props["status"] in TERMINAL or _alive(self.runner_pid(job["name"])):
                 continue
             self._finish(job["name"], "Failed", "The sandbox process that ran this job ended before the job did.")
             orphans.append(job["name"])
         return orphans
+
+    def _move_legacy_runner(self, job: dict[str, Any]) -> None:
+        """A job stored by an older sandbox carries its runner in its properties: move it to the runners table."""
+        inner = job["properties"].get("properties") or {}
+        if not any(k in inner for k in _LEGACY) or self.store.execute(
+                "SELECT 1 FROM ml_job_runners WHERE name = ?", (job["name"],)).fetchone():
+            return
+        try:
+            pid = int(inner.get("azureml.sandbox.pid") or 0)
+        except ValueError:
+            pid = 0
+        with self.store.transaction():
+            self.store.execute("INSERT OR IGNORE INTO ml_job_runners (name, folder, pid) VALUES (?, ?, ?)",
+                               (job["name"], str(inner.get("azureml.sandbox.folder") or self.folder(job["name"])), pid))
+            job["properties"]["properties"] = {k: v for k, v in inner.items() if k not in _LEGACY}
+            self.store.put(job["id"], JOB_TYPE, job)
 
     def folder(self, name: str) -> Path:
         return self.root / name
