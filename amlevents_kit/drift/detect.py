@@ -96,7 +96,7 @@ def detect(
     records, plots = [], {}
     for j, col in enumerate(prof.columns):
         if col.kind == "numeric":
-            x = numeric_values(target[col.name], col.name, "target")
+            x = numeric_values(target[col.name], col.name, "target", col.dtype)
             target_sample[:, j] = as_float32(x[rows])
             row, plot = score_numeric(col, x)
             del x  # one column's temporaries at a time

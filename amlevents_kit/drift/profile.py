@@ -34,6 +34,7 @@ class NumericProfile:
     below: np.ndarray  # count of baseline values < values[k] (int64)
     upto: np.ndarray  # count of baseline values <= values[k] (int64)
     integral: np.ndarray  # integral of (quantile function - mean) from 0 to each edge (float64)
+    dtype: str = ""  # the baseline column's dtype, to name it when a target column does not match
 
     kind = "numeric"
 
@@ -91,7 +92,7 @@ class Profile:
             if c.kind == "numeric":
                 meta["columns"].append(
                     {"name": c.name, "kind": c.kind, "n": c.n, "n_null": c.n_null, "min": c.min,
-                     "max": c.max, "mean": c.mean, "std": c.std}
+                     "max": c.max, "mean": c.mean, "std": c.std, "dtype": c.dtype}
                 )
                 for key in ("u", "values", "below", "upto", "integral"):
                     arrays[f"{i}.{key}"] = getattr(c, key)
@@ -120,7 +121,7 @@ class Profile:
                             name=m["name"], n=m["n"], n_null=m["n_null"], min=m["min"], max=m["max"],
                             mean=m["mean"], std=m["std"], u=z[f"{i}.u"], values=z[f"{i}.values"],
                             below=z[f"{i}.below"],
-                            upto=z[f"{i}.upto"], integral=z[f"{i}.integral"],
+                            upto=z[f"{i}.upto"], integral=z[f"{i}.integral"], dtype=m.get("dtype", ""),
                         )
                     )
                 else:
@@ -162,7 +163,9 @@ def profile(
     columns = []
     for col, kind in kinds.items():
         if kind == "numeric":
-            columns.append(_profile_numeric(col, numeric_values(baseline[col], col, "baseline"), int(grid)))
+            numeric = _profile_numeric(col, numeric_values(baseline[col], col, "baseline"), int(grid))
+            numeric.dtype = str(baseline[col].dtype)
+            columns.append(numeric)
         else:
             columns.append(_profile_categorical(col, baseline[col]))
     rng = np.random.default_rng(random_state)
@@ -213,10 +216,27 @@ def column_kinds(df: pd.DataFrame, categorical: list[str] | None) -> dict:
     return kinds
 
 
-def numeric_values(series: pd.Series, col: str, what: str) -> np.ndarray:
-    """Return the column as float64 with NaN for nulls, or raise DriftError naming the bad value."""
+def numeric_values(series: pd.Series, col: str, what: str, baseline_dtype: str = "") -> np.ndarray:
+    """Return the column as float64 with NaN for nulls, or raise DriftError naming the bad value.
+
+    Dates, durations, periods and bools are refused rather than turned into numbers: a target column of
+    Timestamps against a numeric baseline would otherwise compare nanoseconds since 1970 with the baseline.
+    baseline_dtype names the baseline's dtype in that error when `what` is the target.
+    """
     dtype = series.dtype
-    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+    refused = _not_a_number(series)
+    if refused:
+        if what == "target":
+            raise DriftError(
+                f"column {col!r} is numeric in the baseline ({baseline_dtype or 'numbers'}) but the target "
+                f"holds {refused} values (dtype {dtype}); the two sides must hold the same kind of data: "
+                "convert the target column to numbers, or drop the column from both"
+            )
+        raise DriftError(
+            f"column {col!r} has dtype {dtype} ({refused} values), which drift detection does not compare as "
+            "numbers; declare it categorical (categorical=[...]), convert it to numbers, or drop it"
+        )
+    if pd.api.types.is_numeric_dtype(dtype):
         x = series.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
         converted = pd.to_numeric(series, errors="coerce")
@@ -231,6 +251,26 @@ def numeric_values(series: pd.Series, col: str, what: str) -> np.ndarray:
     if not np.isfinite(x).all() and np.isinf(x).any():
         raise DriftError(f"column {col!r} in the {what} holds infinite values; only finite numbers are allowed")
     return x
+
+
+NOT_NUMBERS = {"boolean": "bool", "datetime": "datetime", "datetime64": "datetime", "date": "date",
+               "timedelta": "timedelta", "timedelta64": "timedelta", "period": "period", "time": "time"}
+
+
+def _not_a_number(series: pd.Series) -> str | None:
+    """'bool', 'datetime', 'timedelta', ... when the column holds values that must not pass as numbers."""
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if pd.api.types.is_timedelta64_dtype(dtype):
+        return "timedelta"
+    if isinstance(dtype, pd.PeriodDtype):
+        return "period"
+    if dtype == object:  # Python bools, Timestamps or dates in an object column
+        return NOT_NUMBERS.get(pd.api.types.infer_dtype(series, skipna=True))
+    return None
 
 
 def _profile_numeric(col: str, x: np.ndarray, grid: int) -> NumericProfile:

@@ -1,5 +1,7 @@
 """Bad input to the drift module gets a DriftError that names the column and what is allowed."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -58,6 +60,41 @@ def test_non_numeric_values_in_a_numeric_column():
         detect(profile(BASE), bad)
     with pytest.raises(DriftError, match="column 'c' is numeric but the baseline"):
         profile(BASE, categorical=[])
+
+
+@pytest.mark.parametrize(
+    "values, kind",
+    [
+        (pd.date_range("2024-01-01", periods=4), "datetime"),
+        (pd.date_range("2024-01-01", periods=4, tz="UTC"), "datetime"),
+        (pd.to_timedelta([1, 2, 3, 4], unit="s"), "timedelta"),
+        (pd.period_range("2024-01", periods=4, freq="M"), "period"),
+        ([True, False, True, False], "bool"),
+        (pd.array([True, None, False, True], dtype="boolean"), "bool"),
+        (pd.Series([True, False, True, False], dtype=object), "bool"),
+        (pd.Series([pd.Timestamp("2024-01-01")] * 4, dtype=object), "datetime"),
+    ],
+)
+def test_target_of_another_kind_against_a_numeric_baseline_is_refused(values, kind):
+    bad = BASE.assign(x=values)
+    message = (rf"column 'x' is numeric in the baseline \(float64\) but the target holds {kind} values "
+               rf"\(dtype {re.escape(str(bad['x'].dtype))}\)")
+    with pytest.raises(DriftError, match=message):
+        detect(profile(BASE), bad)
+
+
+@pytest.mark.parametrize("values", [pd.date_range("2024-01-01", periods=4), [True, False, True, False]])
+def test_baseline_of_dates_or_bools_declared_numeric_is_refused(values):
+    with pytest.raises(DriftError, match=r"column 'x' has dtype (datetime64|bool).*declare it categorical"):
+        profile(BASE.assign(x=values), categorical=["c"])
+
+
+def test_baseline_dtype_survives_save_and_load(tmp_path):
+    from amlevents_kit.drift import Profile
+
+    loaded = Profile.load(profile(BASE.astype({"x": "int64"}), categorical=["c"]).save(tmp_path / "p.npz"))
+    with pytest.raises(DriftError, match=r"numeric in the baseline \(int64\) but the target holds timedelta"):
+        detect(loaded, BASE.assign(x=pd.to_timedelta([1, 2, 3, 4], unit="s")))
 
 
 def test_numbers_as_text_are_converted():
