@@ -41,7 +41,8 @@
 # - `connect("azure")` (or the environment variable `AMLEVENTS_TARGET=azure`) uses your real workspace: it signs in
 #   with `DefaultAzureCredential` (for example after `az login`) and reads the workspace's `config.json`.
 #
-# Every later cell is the same on both targets.
+# Every later cell is the same on both targets, except the few marked **Sandbox only**: they move the sandbox's
+# clock or drive its delivery engine, which Azure does by itself.
 
 # %%
 from amlevents_kit import connect
@@ -67,7 +68,7 @@ print(group.name, group.location, group.properties.provisioning_state)
 
 # %%
 ml = target.ml_client()
-workspace = ml.workspaces.get(target.workspace_name)
+workspace = ml.workspaces.get(target.workspace_name)  # az ml workspace show --name <workspace> --resource-group <group>
 print("workspace:", workspace.name)
 print("ARM id   :", workspace.id == target.workspace_id)
 
@@ -88,9 +89,19 @@ print("ARM id   :", workspace.id == target.workspace_id)
 #    the `notebooks/` folder (or any folder above it).
 # 3. **Sign in**: `az login` in a terminal (or any other way `DefaultAzureCredential` knows).
 # 4. **Choose the target**: `export AMLEVENTS_TARGET=azure` before starting JupyterLab, or `connect("azure")`.
-# 5. **What costs money**: managed online endpoints (lesson 05, billed per hour while they exist), compute for
+# 5. **Webhooks need a public HTTPS address**: the lessons' `Receiver` listens on your machine, which Event Grid
+#    cannot reach. Deploy the handler as an Azure Function (`receiver.export_function_app(...)`, lesson 02) and
+#    subscribe its URL, or expose the receiver's port through a tunnel (for example `devtunnel host -p <port>
+#    --allow-anonymous`).
+# 6. **Once in the portal**: authorise the Logic Apps' API connections (office365, azureeventgrid,
+#    azuredatafactory: *API connection → Edit API connection → Authorize*); give the Data Factory's managed identity
+#    the *AzureML Data Scientist* role on the workspace (lesson 04's pipeline submits the job with it); build the
+#    retraining job's environment from `notebooks/jobs/retrain/conda.yaml` (its first lines say how) and pass it as
+#    `environment=` / `environment_id=` to the `retrain` helpers.
+# 7. **What costs money**: managed online endpoints (lesson 05, billed per hour while they exist), compute for
 #    jobs (lessons 04 and 06), Logic App runs and Event Grid operations (cents). Delete what you made when you are
-#    done: `amlevents_kit.cleanup(target)` removes the subscriptions, workflows and endpoints the lessons created.
+#    done: `amlevents_kit.cleanup(target)` removes the subscriptions, topics, workflows, factories and endpoints the
+#    lessons created.
 
 # %%
 import os
@@ -100,13 +111,17 @@ print("AMLEVENTS_TARGET =", os.environ.get("AMLEVENTS_TARGET", "(not set: sandbo
 # %% [markdown]
 # ## Exercise
 #
-# Build an `EventGridManagementClient` through the target (you will need it in lesson 02) and check that it points
-# at the same subscription as the target.
+# Build an `EventGridManagementClient` through the target (you will need it in lesson 02), call it `eventgrid`, and
+# check that it points at the same subscription as the target.
+#
+# Each lesson ends with an exercise like this one. Write your answer in a new cell below this one (press `B` to
+# add it), run it, then run the **Check**. Our solution is folded away in the next cell: click its `⋯` to open it.
 
-# %%
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Solution
 from azure.mgmt.eventgrid import EventGridManagementClient
 
-eventgrid = target.client(EventGridManagementClient)   # your answer
+eventgrid = target.client(EventGridManagementClient)
 
 # %%
 # Check

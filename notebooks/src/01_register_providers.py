@@ -105,9 +105,13 @@ print(panel.states["Microsoft.MachineLearningServices"])
 #
 # Wait until `Microsoft.MachineLearningServices` is registered (you may reuse `register_and_wait`, or poll
 # `rm.providers.get`), then press *Refresh* on the panel, or call `panel.refresh()`.
+#
+# Write your answer in a new cell below this one (press `B` to add it), run it, then run the **Check**. Our
+# solution is folded away in the next cell: click its `⋯` to open it.
 
-# %%
-states = register_and_wait("Microsoft.MachineLearningServices")   # your answer
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Solution
+states = register_and_wait("Microsoft.MachineLearningServices")
 panel.refresh()
 
 # %%

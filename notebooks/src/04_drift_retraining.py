@@ -302,7 +302,9 @@ print(handler(receiver.received[0]).action)
 # Retraining costs money: the team wants it only for **serious** drift. With `rule="any"` a batch where only a
 # fifth of the customers changed already raises the event (`monthly_charges` moves past 0.1). Create a monitor
 # named `lesson04-exercise` that raises `DatasetDriftDetected` only when the **drift coefficient** is above
-# **0.3**, then run it on the `mixed` batch below (it should stay quiet) and on November (it should raise).
+# **0.3**, then run it on the `mixed` batch below (it should stay quiet) and on November (it should raise); call the
+# two runs `quiet_run` and `loud_run`. Write your answer in a new cell below this one (press `B` to add it), run
+# it, then run the **Check**. Our solution is folded away in the next cell: click its `⋯` to open it.
 
 # %%
 import pandas as pd
@@ -310,7 +312,7 @@ import pandas as pd
 mixed = pd.concat([october.sample(1600, random_state=1), november.sample(400, random_state=1)])[features]
 print(drift.detect(baseline, mixed).verdict())
 
-# %%
+# %% tags=["solution"] jupyter={"source_hidden": true}
 # Solution
 exercise = drift.DriftMonitor(target, "lesson04-exercise", baseline=baseline, rule="coefficient",
                               coefficient_threshold=0.3)

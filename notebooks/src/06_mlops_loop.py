@@ -209,8 +209,11 @@ print(" -> ".join(text if source != "mail" else f"mail '{text}…'" for source, 
 # The on-call team asks: *which Event Grid deliveries did this loop need, and did any of them have to be
 # retried?* Using `tl`, build `deliveries`, the list of the timeline's `delivery` entries, and `retried`, those
 # whose detail is not `attempt 1`.
+#
+# Write your answer in a new cell below this one (press `B` to add it), run it, then run the **Check**. Our
+# solution is folded away in the next cell: click its `⋯` to open it.
 
-# %%
+# %% tags=["solution"] jupyter={"source_hidden": true}
 # Solution
 deliveries = [e for e in tl if e.source == "delivery"]
 retried = [e for e in deliveries if e.detail != "attempt 1"]
