@@ -168,3 +168,25 @@ def test_line_breaks_in_event_data_are_folded_in_the_subject_and_inject_nothing(
     head = msg.path.read_bytes().split(b"\r\n\r\n", 1)[0].decode()
     names = [line.split(":", 1)[0] for line in head.splitlines() if line and not line[0].isspace()]
     assert "Bcc" not in names and "X-Injected" not in names and names.count("Subject") == 1
+
+
+@pytest.mark.parametrize("change, path", [
+    (lambda t, e: t.update(splitOn="@triggerBody()?['data']"), "definition.triggers.When_a_resource_event_occurs.splitOn"),
+    (lambda t, e: e["inputs"].update(retryPolicy={"type": "exponential", "count": 4, "interval": "PT7S"}),
+     "definition.actions.Send_an_email_(V2).inputs.retryPolicy"),
+    (lambda t, e: e.update(limit={"timeout": "PT1M"}), "definition.actions.Send_an_email_(V2).limit"),
+])
+def test_what_the_runner_cannot_run_is_refused_at_create_and_nothing_is_left(target, change, path):
+    """These were accepted, subscribed to the workspace, and then ignored by every run."""
+    ensure_providers(target, quiet=True)
+    plan = wf.email_alert(target, name="ignored", event_types=["RunCompleted"], to="t@x.org")
+    change(plan.definition["triggers"]["When_a_resource_event_occurs"], plan.definition["actions"]["Send_an_email_(V2)"])
+    with pytest.raises(HttpResponseError) as info:
+        plan.deploy(target)
+    assert info.value.status_code == 400 and info.value.error.code == "SandboxUnsupportedDefinition"
+    assert f"(at '{path}')" in info.value.message
+    logic = target.client(LogicManagementClient)
+    assert [w.name for w in logic.workflows.list_by_resource_group(target.resource_group)] == []
+    eg = target.client(EventGridManagementClient)
+    assert list(eg.event_subscriptions.list_by_resource(
+        target.resource_group, "Microsoft.MachineLearningServices", "workspaces", target.workspace_name)) == []

@@ -134,3 +134,126 @@ def test_action_names_are_unique_across_scopes():
     d["actions"]["Send_an_email_(V2)"] = wf.send_email(to="x@y.z")
     err = refuse(d)
     assert "'Send_an_email_(V2)'" in err.message and "unique" in err.message
+
+
+def _email(d: dict) -> dict:
+    return d["actions"]["Condition"]["actions"]["Send_an_email_(V2)"]
+
+
+def _trigger(d: dict) -> dict:
+    return d["triggers"]["When_a_resource_event_occurs"]
+
+
+EMAIL_PATH = "definition.actions.Condition.actions.Send_an_email_(V2)"
+TRIGGER_PATH = "definition.triggers.When_a_resource_event_occurs"
+HTTP = {"type": "Http", "runAfter": {}, "inputs": {"method": "GET", "uri": "https://example.org/"}}
+
+
+@pytest.mark.parametrize("change, path, words", [
+    (lambda d: _trigger(d).update(splitOn="@triggerBody()?['data']"), f"{TRIGGER_PATH}.splitOn",
+     "a splitOn other than '@triggerBody()'"),
+    (lambda d: d["actions"].update(Call={**HTTP, "inputs": {**HTTP["inputs"], "authentication": {
+        "type": "ManagedServiceIdentity"}}}), "definition.actions.Call.inputs.authentication",
+     "authentication on an action"),
+    (lambda d: _email(d)["inputs"].update(retryPolicy={"type": "fixed", "count": 3, "interval": "PT5S"}),
+     f"{EMAIL_PATH}.inputs.retryPolicy", 'a retry policy other than {"type": "none"}'),
+    (lambda d: _email(d).update(limit={"timeout": "PT10S"}), f"{EMAIL_PATH}.limit", "an action time limit"),
+    (lambda d: d["actions"].update(Call={**HTTP, "operationOptions": "DisableAsyncPattern"}),
+     "definition.actions.Call.operationOptions", "operationOptions"),
+    (lambda d: _trigger(d).update(operationOptions="SingleInstance"), f"{TRIGGER_PATH}.operationOptions",
+     "operationOptions"),
+    (lambda d: _trigger(d).update(runtimeConfiguration={"concurrency": {"runs": 1}}),
+     f"{TRIGGER_PATH}.runtimeConfiguration", "runtimeConfiguration"),
+    (lambda d: _email(d).update(runtimeConfiguration={"secureData": {"properties": ["inputs"]}}),
+     f"{EMAIL_PATH}.runtimeConfiguration", "runtimeConfiguration"),
+    (lambda d: _email(d).update(trackedProperties={"run": "@triggerBody()?['subject']"}),
+     f"{EMAIL_PATH}.trackedProperties", "trackedProperties"),
+    (lambda d: _trigger(d).update(conditions=[{"expression": "@true"}]), f"{TRIGGER_PATH}.conditions",
+     "trigger conditions"),
+    (lambda d: d.update(outputs={"sent": {"type": "String", "value": "yes"}}), "definition.outputs",
+     "the workflow's outputs"),
+    (lambda d: d.update(staticResults={"x": {"status": "Succeeded"}}), "definition.staticResults",
+     "static results"),
+    (lambda d: d["actions"]["Condition"]["else"].update(runAfter={}), "definition.actions.Condition.else.runAfter",
+     "the property 'runAfter' of a condition's else"),
+    (lambda d: _email(d).update(runafter={}), f"{EMAIL_PATH}.runafter", "Did you mean 'runAfter'?"),
+])
+def test_what_the_runner_would_ignore_is_refused_with_its_path(change, path, words):
+    """Each of these was accepted and then silently ignored by the runner."""
+    d = base()
+    change(d)
+    err = refuse(d)
+    assert err.code == "SandboxUnsupportedDefinition"
+    assert f"(at '{path}')" in err.message and words in err.message
+    assert "It reads" in err.message or "Use \"splitOn\"" in err.message or "Leave it empty" in err.message \
+        or 'Write "retryPolicy"' in err.message
+
+
+def test_request_trigger_relative_path_and_methods_other_than_post_are_refused():
+    d = base()
+    d["triggers"] = {"manual": {"type": "Request", "kind": "Http", "inputs": {"schema": {}, "relativePath": "/x/{id}"}}}
+    assert "definition.triggers.manual.inputs.relativePath" in refuse(d).message
+    d["triggers"]["manual"]["inputs"] = {"method": "GET"}
+    err = refuse(d)
+    assert "definition.triggers.manual.inputs.method" in err.message and "POST only" in err.message
+
+
+def test_what_the_runner_does_anyway_and_notes_are_accepted():
+    d = base()
+    _email(d)["inputs"]["retryPolicy"] = {"type": "none"}              # one attempt: what the runner does
+    _email(d)["metadata"] = {"operationMetadataId": "f6c5"}            # the designer's bookkeeping
+    _trigger(d)["description"] = "Runs of the churn experiment"
+    d["triggers"]["manual"] = {"type": "Request", "kind": "Http", "inputs": {"schema": {}, "method": "POST"},
+                               "splitOn": "@triggerBody()"}
+    defn.validate(d, CONNECTIONS)
+
+
+@pytest.mark.parametrize("change, path", [
+    (lambda d: d["actions"].update(Call={**HTTP, "inputs": "https://example.org/"}), "definition.actions.Call.inputs"),
+    (lambda d: _email(d).update(inputs=["To"]), f"{EMAIL_PATH}.inputs"),
+    (lambda d: d["actions"]["Condition"].update({"else": "nothing"}), "definition.actions.Condition.else"),
+    (lambda d: d["actions"]["Condition"].update(actions=[{"type": "Compose"}]), "definition.actions.Condition.actions"),
+    (lambda d: d["actions"]["Condition"].update(runAfter={}) or d["actions"].update(
+        Later={"type": "Compose", "inputs": 1, "runAfter": {"Condition": [["Succeeded"]]}}),
+     "definition.actions.Later.runAfter.Condition"),
+    (lambda d: d["parameters"].update(threshold=0.5), "definition.parameters.threshold"),
+])
+def test_shapes_that_crashed_the_checker_are_invalid_templates(change, path):
+    """These raised AttributeError/TypeError in the checker: a 500 at create instead of a 400."""
+    d = base()
+    change(d)
+    err = refuse(d)
+    assert err.code == "InvalidTemplate" and f"(at '{path}')" in err.message
+
+
+def _places(value, path=()):
+    yield path
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _places(v, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _places(v, path + (i,))
+
+
+def _with(value, path, new):
+    if not path:
+        return new
+    out = copy.copy(value)
+    out[path[0]] = _with(value[path[0]], path[1:], new)
+    return out
+
+
+def test_any_one_odd_value_anywhere_is_a_400_never_a_crash():
+    """A list where a string was ('type': []) made the checker raise TypeError: a 500 at create."""
+    d = base()
+    d["triggers"]["manual"] = {"type": "Request", "kind": "Http", "inputs": {"schema": {}}, "splitOn": "@triggerBody()"}
+    d["actions"]["Call"] = {**HTTP, "inputs": {**HTTP["inputs"], "headers": {"a": "b"}, "retryPolicy": {"type": "none"}}}
+    d["actions"]["Later"] = {"type": "Compose", "inputs": "@body('Call')", "runAfter": {"Call": ["Succeeded", "Failed"]}}
+    odd = [None, True, 0, -1.5, "", "@", "x", [], [[]], [None], {}, {"": None}, {"type": "Request"}]
+    for path in _places(d):
+        for value in odd:
+            try:
+                defn.validate(_with(d, path, value), CONNECTIONS)
+            except ArmError as err:
+                assert err.status == 400, (path, value, err)

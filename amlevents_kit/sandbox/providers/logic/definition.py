@@ -34,24 +34,89 @@ PIPELINE_RUN_PATH = re.compile(
 EVENTGRID_PATH = re.compile(r"^/subscriptions/[^/]+/providers/[^/]+/resource/eventSubscriptions$", re.IGNORECASE)
 
 
+# The properties the runner reads, per trigger and action type; anything else is refused at create
+# (never accepted and then ignored). "description" and "metadata" are notes for people and designers.
+NOTES = {"description", "metadata"}
+DEFINITION_KEYS = {"$schema", "contentVersion", "parameters", "triggers", "actions", "outputs", "staticResults"}
+TRIGGER_KEYS = {"Request": {"type", "kind", "inputs", "splitOn"},
+                "ApiConnectionWebhook": {"type", "inputs", "splitOn"}}
+TRIGGER_INPUT_KEYS = {"Request": {"schema", "method"}, "ApiConnectionWebhook": {"host", "path", "queries", "body"}}
+ACTION_KEYS = {"If": {"type", "expression", "actions", "else", "runAfter"},
+               "Compose": {"type", "inputs", "runAfter"},
+               "Http": {"type", "inputs", "runAfter"},
+               "ApiConnection": {"type", "inputs", "runAfter"}}
+ACTION_INPUT_KEYS = {"Http": {"method", "uri", "headers", "queries", "body", "retryPolicy"},
+                     "ApiConnection": {"host", "method", "path", "queries", "body", "retryPolicy"}}
+SPLIT_ON = "@triggerBody()"
+# What the sandbox would have skipped, said plainly; the property names are WDL's.
+NOT_RUN = {
+    "limit": "an action time limit ('limit'): the sandbox runs each action to its end, with no timeout",
+    "operationOptions": "operationOptions (such as DisableAsyncPattern or SingleInstance): the sandbox has none "
+                        "of these run options",
+    "runtimeConfiguration": "runtimeConfiguration (concurrency, secure inputs and outputs, static results, "
+                            "pagination, content transfer)",
+    "trackedProperties": "trackedProperties: the sandbox keeps no diagnostics to track them in",
+    "conditions": "trigger conditions",
+    "authentication": "authentication on an action: the sandbox's actions send no credentials (it checks none "
+                      "on its own ARM API, and signs nothing for other hosts)",
+    "retryPolicy": "a retry policy other than {\"type\": \"none\"}: the sandbox runs each action once, "
+                   "without retries",
+    "relativePath": "a Request trigger's relativePath: its callback URL takes no path parameters",
+    "method": "a Request trigger method other than POST: its callback URL answers POST only",
+    "splitOn": f"a splitOn other than '{SPLIT_ON}': the sandbox splits only the trigger's body (an array) into "
+               "one run per item",
+    "outputs": "the workflow's outputs: the sandbox records no run outputs",
+    "staticResults": "static results (mocked action outputs)",
+    "cookie": "an HTTP action's cookie",
+}
+
+
 def invalid_template(path: str, message: str) -> ArmError:
     """400 InvalidTemplate: Azure's answer to a definition it cannot accept."""
     return ArmError(400, "InvalidTemplate", f"The template validation failed: '{message}' (at '{path}').")
 
 
-def unsupported(path: str, what: str) -> ArmError:
-    """400 for something Azure accepts but the sandbox runner cannot run: never a silent no-op."""
+def unsupported(path: str, what: str, supported: str | None = None) -> ArmError:
+    """400 for something the sandbox runner cannot run: never a silent no-op."""
+    supported = supported or (f"It runs these triggers: {', '.join(TRIGGER_TYPES)}; and these actions: "
+                              f"{', '.join(ACTION_TYPES)}.")
     return ArmError(400, "SandboxUnsupportedDefinition",
-                    f"The amlevents-kit sandbox cannot run {what} (at '{path}'). It runs these triggers: "
-                    f"{', '.join(TRIGGER_TYPES)}; and these actions: {', '.join(ACTION_TYPES)}. "
-                    "Azure would accept this definition; the sandbox refuses it rather than skip it.")
+                    f"The amlevents-kit sandbox cannot run {what} (at '{path}'). {supported} It refuses the "
+                    "definition rather than accept it and skip that part.")
+
+
+def _check_keys(item: dict, path: str, allowed: set[str], what: str) -> None:
+    """Refuse a property the runner does not read, naming it and what it reads instead."""
+    for key in item:
+        if key in allowed or key in NOTES:
+            continue
+        reads = (f"It reads these properties of {what}: {', '.join(sorted(allowed))} (and the notes "
+                 f"{' and '.join(sorted(NOTES))}).")
+        same = [k for k in allowed if k.lower() == key.lower()]
+        if same:
+            raise unsupported(f"{path}.{key}", f"the property '{key}' of {what}",
+                              f"Did you mean '{same[0]}'? The sandbox reads property names as the designer writes "
+                              f"them. {reads}")
+        raise unsupported(f"{path}.{key}", NOT_RUN.get(key, f"the property '{key}' of {what}"), reads)
+
+
+def _article(kind: str) -> str:
+    return "an" if kind[0] in "AEIOUH" else "a"   # an If, an Http (an aitch-tee-tee-pee), a Compose
+
+
+def _object(value: Any, path: str, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise invalid_template(path, f"{what} must be an object")
+    return value
 
 
 def connector_of(inputs: Any) -> str | None:
     """The managed API a connector action or trigger uses, from its ``host.connection.name``."""
     if not isinstance(inputs, dict):
         return None
-    name = (((inputs.get("host") or {}).get("connection") or {}).get("name")) if isinstance(inputs.get("host"), dict) else None
+    name: Any = inputs
+    for key in ("host", "connection", "name"):
+        name = name.get(key) if isinstance(name, dict) else None
     if not isinstance(name, str):
         return None
     m = re.search(r"\$connections'\)\['([^']+)'\]", name)
@@ -81,9 +146,18 @@ def validate(definition: Any, parameters: Any = None) -> None:
     if not isinstance(definition, dict):
         raise ArmError(400, "InvalidRequestContent", "The property 'properties.definition' must be a JSON object.")
     parameters = parameters if isinstance(parameters, dict) else {}
+    for key in definition:
+        if key not in DEFINITION_KEYS and key not in NOTES:
+            raise unsupported(f"definition.{key}", f"the property '{key}' of a workflow definition",
+                              f"It reads: {', '.join(sorted(DEFINITION_KEYS))}.")
+    for key in ("outputs", "staticResults"):
+        if definition.get(key):
+            raise unsupported(f"definition.{key}", NOT_RUN[key], "Leave it empty ({}) or out.")
     declared = definition.get("parameters") or {}
     if not isinstance(declared, dict):
         raise invalid_template("definition.parameters", "The parameters must be an object")
+    for name, spec in declared.items():
+        _object(spec, f"definition.parameters.{name}", f"The parameter '{name}'")
     for name in parameters:
         if name not in declared:
             raise invalid_template(f"parameters.{name}",
@@ -131,7 +205,8 @@ def _find(actions: dict, name: str) -> Any:
         if key == name:
             return action
         if isinstance(action, dict):
-            for scope in (action.get("actions"), (action.get("else") or {}).get("actions")):
+            otherwise = action.get("else")
+            for scope in (action.get("actions"), otherwise.get("actions") if isinstance(otherwise, dict) else None):
                 if isinstance(scope, dict):
                     found = _find(scope, name)
                     if found is not None:
@@ -154,10 +229,16 @@ def _check_trigger(name: str, trigger: Any, path: str, declared: dict, actions: 
     if not isinstance(trigger, dict):
         raise invalid_template(path, f"The trigger '{name}' must be an object")
     kind = trigger.get("type")
-    if kind not in TRIGGER_TYPES:
+    if not isinstance(kind, str) or kind not in TRIGGER_TYPES:
         raise unsupported(f"{path}.type", f"the trigger type {kind!r}")
+    _check_keys(trigger, path, TRIGGER_KEYS[kind], f"{_article(kind)} {kind} trigger")
+    inputs = _object(trigger.get("inputs") or {}, f"{path}.inputs", "The trigger's inputs")
+    _check_keys(inputs, f"{path}.inputs", TRIGGER_INPUT_KEYS[kind], f"the inputs of {_article(kind)} {kind} trigger")
+    if kind == "Request" and str(inputs.get("method", "POST")).upper() != "POST":
+        raise unsupported(f"{path}.inputs.method", NOT_RUN["method"], "Leave 'method' out, or set it to POST.")
+    if "splitOn" in trigger and "".join(str(trigger["splitOn"]).split()).lower() != SPLIT_ON.lower():
+        raise unsupported(f"{path}.splitOn", NOT_RUN["splitOn"], f"Use \"splitOn\": \"{SPLIT_ON}\", or leave it out.")
     if kind == "ApiConnectionWebhook":
-        inputs = trigger.get("inputs") or {}
         if (connector_of(inputs) or "").lower() != "azureeventgrid" or not EVENTGRID_PATH.match(plain_path(inputs.get("path"))):
             raise unsupported(f"{path}.inputs", "an ApiConnectionWebhook trigger other than Event Grid's "
                               "(host '$connections'['azureeventgrid'], path '/subscriptions/{id}/providers/"
@@ -168,11 +249,6 @@ def _check_trigger(name: str, trigger: Any, path: str, declared: dict, actions: 
             raise invalid_template(f"{path}.inputs.body.properties.topic",
                                    "The Event Grid trigger needs the resource id of the topic")
     _check_values(trigger.get("inputs"), f"{path}.inputs", declared, actions, trigger=True)
-    if "splitOn" in trigger:
-        _check_values(trigger["splitOn"], f"{path}.splitOn", declared, actions, trigger=True)
-    for key in ("conditions",):
-        if trigger.get(key):
-            raise unsupported(f"{path}.{key}", "trigger conditions")
 
 
 def _check_scope(actions: dict, path: str, declared: dict, all_actions: dict) -> None:
@@ -188,39 +264,55 @@ def _check_scope(actions: dict, path: str, declared: dict, all_actions: dict) ->
                 raise invalid_template(f"{apath}.runAfter.{dep}",
                                        f"The action '{name}' runs after '{dep}', which is not an action of the "
                                        "same scope")
-            if not isinstance(statuses, list) or not all(s in RUN_AFTER_STATUSES for s in statuses):
+            if not isinstance(statuses, list) or not all(isinstance(s, str) and s in RUN_AFTER_STATUSES
+                                                         for s in statuses):
                 raise invalid_template(f"{apath}.runAfter.{dep}",
                                        f"runAfter statuses must be a list of {sorted(RUN_AFTER_STATUSES)}")
         kind = action.get("type")
+        if not isinstance(kind, str) or kind not in ACTION_KEYS:
+            raise unsupported(f"{apath}.type", f"the action type {kind!r}")
+        _check_keys(action, apath, ACTION_KEYS[kind], f"{_article(kind)} {kind} action")
+        if kind in ACTION_INPUT_KEYS:
+            inputs = _object(action.get("inputs") or {}, f"{apath}.inputs", f"The inputs of the {kind} action '{name}'")
+            _check_keys(inputs, f"{apath}.inputs", ACTION_INPUT_KEYS[kind], f"the inputs of {_article(kind)} {kind} action")
+            _check_retry(inputs, f"{apath}.inputs.retryPolicy")
         if kind == "If":
             if "expression" not in action:
                 raise invalid_template(f"{apath}.expression", f"The condition '{name}' has no expression")
             _check_condition(action["expression"], f"{apath}.expression", declared, all_actions)
-            if isinstance(action.get("actions"), dict):
-                _check_scope(action["actions"], f"{apath}.actions", declared, all_actions)
-            otherwise = action.get("else") or {}
-            if isinstance(otherwise.get("actions"), dict):
-                _check_scope(otherwise["actions"], f"{apath}.else.actions", declared, all_actions)
+            branch = _object(action.get("actions") or {}, f"{apath}.actions", f"The actions of the condition '{name}'")
+            _check_scope(branch, f"{apath}.actions", declared, all_actions)
+            otherwise = _object(action.get("else") or {}, f"{apath}.else", f"The else of the condition '{name}'")
+            _check_keys(otherwise, f"{apath}.else", {"actions"}, "a condition's else")
+            branch = _object(otherwise.get("actions") or {}, f"{apath}.else.actions",
+                             f"The else actions of the condition '{name}'")
+            _check_scope(branch, f"{apath}.else.actions", declared, all_actions)
         elif kind == "Compose":
             if "inputs" not in action:
                 raise invalid_template(f"{apath}.inputs", f"The Compose action '{name}' has no inputs")
             _check_values(action["inputs"], f"{apath}.inputs", declared, all_actions)
         elif kind == "Http":
-            inputs = action.get("inputs") or {}
             for key in ("method", "uri"):
                 if not inputs.get(key):
                     raise invalid_template(f"{apath}.inputs.{key}", f"The HTTP action '{name}' needs inputs.{key}")
             _check_values(inputs, f"{apath}.inputs", declared, all_actions)
         elif kind == "ApiConnection":
-            inputs = action.get("inputs") or {}
             if connector_operation(inputs) is None:
                 raise unsupported(f"{apath}.inputs", f"the connector operation {inputs.get('method', '?')!r} "
                                   f"{inputs.get('path', '?')!r} of the API connection "
                                   f"{connector_of(inputs) or '?'!r}")
             _check_values(inputs, f"{apath}.inputs", declared, all_actions)
-        else:
-            raise unsupported(f"{apath}.type", f"the action type {kind!r}")
     _check_cycles(actions, path)
+
+
+def _check_retry(inputs: dict, path: str) -> None:
+    """The runner makes one attempt per action: the only retry policy it honours is "none"."""
+    if "retryPolicy" not in inputs:
+        return
+    policy = inputs["retryPolicy"]
+    if not (isinstance(policy, dict) and set(policy) == {"type"} and str(policy["type"]).lower() == "none"):
+        raise unsupported(path, NOT_RUN["retryPolicy"],
+                          'Write "retryPolicy": {"type": "none"} (what the sandbox does), or leave it out.')
 
 
 def _check_cycles(actions: dict, path: str) -> None:
