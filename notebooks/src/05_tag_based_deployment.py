@@ -13,7 +13,7 @@
 # object contains parameters you can pivot deployments on, such as model name, version, tag, and property. The
 # model registration event can trigger an endpoint and you can use an Azure Function to deploy a model based on the
 # value of those parameters." The sample it links uses SDK v1 and Azure Container Instances, both retired; this
-# lesson does the same with `azure-ai-ml` v2. Cells marked **sandbox only** drive the sandbox's clock and delivery.
+# lesson does the same with `azure-ai-ml` v2.
 
 # %%
 from amlevents_kit import connect, ensure_providers
@@ -113,7 +113,8 @@ import json
 print(json.dumps(rule.event_subscription(receiver.url)["properties"]["filter"], indent=2))
 
 # %% [markdown]
-# The same rule as a form: change the tags or the endpoint and **Preview** shows the subscription it will create.
+# The same rule as a form: change the tags, the endpoint or the instance type and **Preview** shows the subscription
+# it will create and where the handler deploys; `form.deployer(ml)` gives the handler for the form's rule.
 #
 # *Azure CLI*:
 # ```
@@ -138,6 +139,7 @@ form.conditions.value = "ncd = true\nstage = production, staging"
 form.preview_button.click()
 assert form.rule.tags == {"ncd": ["true"], "stage": ["production", "staging"]}
 print(form.rule.advanced_filters()[1])
+print(form.deploys_to())
 
 # %% [markdown]
 # Create it (the form's **Create subscription** button does the same), plus a second subscription that sends
@@ -268,12 +270,21 @@ for finding in filters.lint(typo):
 #
 # ## Exercise
 #
-# Write `contains_filter`, the v1 sample's filter *spelt correctly*: `StringContains` on `data.modelTags.ncd` with
-# the value `true`. Then find a value for the `ncd` tag that this filter lets through but our rule does not, and
-# check that our handler refuses it.
+# Write `contains_filter`, the v1 sample's filter *spelt correctly*: the REST form of a filter (a dict like
+# `rule.event_filter()` above) with one `StringContains` advanced filter on `data.modelTags.ncd` and the value
+# `true`. Then build `sneaky`, a `ModelRegistered` event (`events.model_registered(...)`, as `stray` above) whose
+# `ncd` tag this filter lets through but our rule does not. The **Check** tests your filter, your event, and that
+# our handler refuses the event.
+#
+# Write your answer in a new cell below this one (press `B` to add it), run it, then run the **Check**. Our
+# solution is folded away under the next heading: try first, then click its `⋯` to open it.
 
-# %%
-contains_filter = {   # your answer
+# %% [markdown]
+# ### Solution
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Solution
+contains_filter = {
     "includedEventTypes": [events.MODEL_REGISTERED],
     "advancedFilters": [{"operatorType": "StringContains", "key": "data.modelTags.ncd", "values": ["true"]}],
 }
@@ -282,10 +293,20 @@ sneaky = events.model_registered(topic=target.workspace_id, model_name="lesson05
 
 # %%
 # Check
-assert filters.matches(sneaky, {"properties": {"filter": contains_filter}}), "the sample's filter should let it through"
+on_ncd = [f for f in contains_filter.get("advancedFilters") or [] if str(f.get("key")).lower() == "data.modeltags.ncd"]
+assert [(f.get("operatorType"), f.get("values")) for f in on_ncd] == [("StringContains", ["true"])], \
+    "contains_filter needs exactly one advanced filter on data.modelTags.ncd: StringContains with values ['true']"
+wanted = events.model_registered(topic=target.workspace_id, model_name="lesson05-iris", model_version="1",
+                                 model_tags={"ncd": "true", "stage": "production"})
+assert filters.matches(wanted, {"properties": {"filter": contains_filter}}), \
+    "contains_filter must still let a registration tagged ncd=true through"
+assert sneaky["eventType"] == events.MODEL_REGISTERED, "sneaky must be a ModelRegistered event"
+ncd = str((sneaky["data"].get("modelTags") or {}).get("ncd"))
+assert ncd.lower() not in rule.tags["ncd"], f"sneaky's ncd tag is {ncd!r}, which our rule accepts too"
+assert filters.matches(sneaky, {"properties": {"filter": contains_filter}}), "contains_filter should let sneaky through"
 assert not filters.matches(sneaky, {"properties": {"filter": rule.event_filter()}}), "our rule's filter must drop it"
 assert deploy_on_model_registered(sneaky, rule, ml).action == "skipped"
-print("StringContains lets", sneaky["data"]["modelTags"]["ncd"], "through; StringIn and the handler do not.")
+print("StringContains lets", repr(ncd), "through; StringIn and the handler do not.")
 
 # %% [markdown]
 # ## On Azure: the handler as a function app
