@@ -11,13 +11,17 @@ print, diff and deploy unchanged to Azure or to the sandbox::
                           to="team@example.com")
     plan.deploy(target)                      # API connections, then the workflow
     print(wf.run_history(target, "run-completed-alert"))
+    plan.write_az_definition("workflow.json")  # the file `az logic workflow create --definition` reads
+    print("\n".join(plan.az_commands()))      # its API connections first, then the workflow
 """
 
 from __future__ import annotations
 
 import html
 import json
+import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 SCHEMA = "https://schema.management.azure.com/providers/Microsoft.Logic/schemas/2016-06-01/workflowdefinition.json#"
@@ -253,7 +257,40 @@ class WorkflowPlan:
                                                           "parameters": self.parameters}}
 
     def to_json(self, *, indent: int = 2) -> str:
+        """Both ARM bodies, to read or diff: ``{"connections": [...], "workflow": {...}}``.
+
+        Not a file for ``az logic workflow create``: that is ``az_definition()``/``write_az_definition()``.
+        """
         return json.dumps({"connections": self.connections(), "workflow": self.workflow()}, indent=indent)
+
+    def az_definition(self) -> dict:
+        """What ``az logic workflow create --definition FILE`` reads: ``{"definition", "parameters"}``.
+
+        The ``$connections`` parameter points at the API connections, which this file does not
+        create: they are ``Microsoft.Web/connections`` resources of their own (see ``az_commands``).
+        """
+        return {"definition": self.definition, "parameters": self.parameters}
+
+    def write_az_definition(self, path: str | Path = "workflow.json") -> Path:
+        """Write ``az_definition()`` as JSON to ``path`` and return the path."""
+        path = Path(path)
+        path.write_text(json.dumps(self.az_definition(), indent=2) + "\n", encoding="utf-8")
+        return path
+
+    def az_commands(self, definition_file: str | Path = "workflow.json") -> list[str]:
+        """The Azure CLI steps, in order: one ``az resource create`` per API connection, then the workflow.
+
+        ``az logic workflow create`` comes with the ``logic`` extension (``az extension add -n logic``).
+        On Azure, authorize the Office 365 connection once in the portal before the first run.
+        """
+        rg, q = self.resource_group, shlex.quote
+        steps = [f"az resource create -g {q(rg)} -n {q(c['id'].rsplit('/', 1)[-1])} "
+                 f"--resource-type Microsoft.Web/connections --api-version {CONNECTIONS_API} "
+                 f"-l {q(c['location'])} --properties {q(json.dumps(c['properties'], separators=(',', ':')))}"
+                 for c in self.connections()]
+        steps.append(f"az logic workflow create -g {q(rg)} -n {q(self.name)} -l {q(self.location)} "
+                     f"--definition {q(str(definition_file))}")
+        return steps
 
     def deploy(self, target: Any) -> Any:
         """Create the API connections, then the workflow; returns the SDK's ``Workflow``.

@@ -3,6 +3,9 @@ events delivered by Event Grid over real HTTPS, and sends real SMTP mail into th
 
 from __future__ import annotations
 
+import json
+import shlex
+
 import pytest
 import requests
 from azure.core.exceptions import HttpResponseError
@@ -190,3 +193,34 @@ def test_what_the_runner_cannot_run_is_refused_at_create_and_nothing_is_left(tar
     eg = target.client(EventGridManagementClient)
     assert list(eg.event_subscriptions.list_by_resource(
         target.resource_group, "Microsoft.MachineLearningServices", "workspaces", target.workspace_name)) == []
+
+
+def _replay_az(target, argv: list[str], files: dict) -> None:
+    """Do what an `az` step of WorkflowPlan.az_commands() does, through the same ARM API."""
+    from azure.mgmt.resource.resources import ResourceManagementClient
+    from azure.mgmt.resource.resources.models import GenericResource
+    opt = {argv[i]: argv[i + 1] for i in range(3, len(argv) - 1) if argv[i].startswith("-")}
+    if argv[1:3] == ["resource", "create"]:
+        rid = (f"/subscriptions/{target.subscription_id}/resourceGroups/{opt['-g']}/providers/"
+               f"{opt['--resource-type']}/{opt['-n']}")                      # az composes the id so
+        target.client(ResourceManagementClient).resources.begin_create_or_update_by_id(
+            resource_id=rid, api_version=opt["--api-version"],
+            parameters=GenericResource(location=opt["-l"], properties=json.loads(opt["--properties"]))).result()
+    else:  # az logic workflow create: the extension sends the file's definition and parameters
+        assert argv[1:4] == ["logic", "workflow", "create"]
+        document = json.loads(files[opt["--definition"]].read_text())
+        target.client(LogicManagementClient).workflows.create_or_update(opt["-g"], opt["-n"], {
+            "location": opt["-l"], "definition": document["definition"], "parameters": document.get("parameters")})
+
+
+def test_the_az_steps_deploy_a_workflow_that_sends_the_email(target, tmp_path):
+    ensure_providers(target, quiet=True)
+    plan = wf.email_alert(target, name="from-az", event_types=["RunCompleted"], to="team@example.com")
+    path = plan.write_az_definition(tmp_path / "workflow.json")
+    for command in plan.az_commands(path):
+        _replay_az(target, shlex.split(command), {str(path): path})
+    _publish_and_deliver(target, events.run_completed(topic=target.workspace_id, experiment_id="e",
+                                                     experiment_name="churn", run_id="r"))
+    (run,) = wf.run_history(target, "from-az")
+    assert run.status == "Succeeded"
+    assert [m.recipients for m in open_mailbox(target)] == [["team@example.com"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from types import SimpleNamespace
 
 import pytest
@@ -73,3 +74,32 @@ def test_ml_job_activity_puts_a_job_through_arm():
     plain = wf.ml_job_activity("R", workspace_id=TARGET.workspace_id, job_name="job-1", job={})
     assert plain["typeProperties"]["url"].startswith("https://management.azure.com/subscriptions/sub-1/")
     assert "/jobs/job-1?api-version=" in plain["typeProperties"]["url"]
+
+
+def test_the_az_definition_file_is_what_az_logic_workflow_create_reads(tmp_path):
+    """to_json() is {"connections", "workflow"}: `az logic workflow create --definition` refuses it
+    ("does not contain a 'definition' key"). The az file is {"definition", "parameters"}."""
+    plan = wf.email_alert(TARGET, name="alert", event_types=["RunCompleted"], to="team@example.com")
+    assert "definition" not in json.loads(plan.to_json())
+    path = plan.write_az_definition(tmp_path / "workflow.json")
+    written = json.loads(path.read_text())
+    assert written == plan.az_definition() == {"definition": plan.definition, "parameters": plan.parameters}
+    # what the logic extension's logic_workflow_create sends from the file (azext_logic/manual/custom.py)
+    sent = {"definition": written["definition"], "parameters": written.get("parameters")}
+    assert sent == {k: plan.workflow()["properties"][k] for k in ("definition", "parameters")}
+    defn.validate(sent["definition"], sent["parameters"])
+
+
+def test_az_commands_create_the_connections_first_then_the_workflow():
+    plan = wf.email_alert(TARGET, name="alert", event_types=["RunCompleted"], to="team@example.com",
+                          pipeline={"factory": "f", "pipeline": "retrain"})
+    *connections, create = [shlex.split(c) for c in plan.az_commands("out/wf.json")]
+    assert create == ["az", "logic", "workflow", "create", "-g", "rg", "-n", "alert", "-l", "eastus",
+                      "--definition", "out/wf.json"]
+    assert [c[:3] + c[c.index("-n") + 1:c.index("-n") + 2] for c in connections] == \
+        [["az", "resource", "create", api] for api in ("azureeventgrid", "office365", "azuredatafactory")]
+    for argv, conn in zip(connections, plan.connections()):
+        assert argv[argv.index("--resource-type") + 1] == "Microsoft.Web/connections"
+        assert json.loads(argv[argv.index("--properties") + 1]) == conn["properties"]
+    ids = {v["connectionId"] for v in plan.az_definition()["parameters"]["$connections"]["value"].values()}
+    assert ids == {c["id"] for c in plan.connections()}      # the file points at what the commands create
