@@ -11,11 +11,13 @@ Emulated (every api-version azure-ai-ml sends is accepted):
 * code snapshots (hash lookup, ``startPendingUpload``) and curated environment names (run on the
   sandbox's own Python);
 * command jobs run as local processes (jobs.py): statuses, logs, outputs, cancel, ``jobs.stream``
-  (discovery + run details + log blobs); RunCompleted on success, RunStatusChanged on failure;
+  (discovery + run details + log blobs); RunCompleted on success, RunStatusChanged on failure; the
+  process and folder that run a job stay in the sandbox's own table, out of the job and its events;
 * managed online endpoints and deployments as long-running operations; MLflow scikit-learn models or
   a scoring script (``init()``/``run()``) served on 127.0.0.1 with key auth (endpoints.py,
-  scoring.py); ``invoke``, ``get_keys``, ``regenerate_keys``, traffic, ``get_logs``; ModelDeployed
-  when a deployment succeeds. Scoring failures answer 400/401/404/424 with ``{"error": {"code", "message"}}``
+  scoring.py); ``invoke``, ``get_keys``, ``regenerate_keys``, traffic (only to deployments that
+  succeeded), ``get_logs``; ModelDeployed when a deployment succeeds with a model it did not serve
+  before (created, or its model changed; not when it is only scaled). Scoring failures answer 400/401/404/424 with ``{"error": {"code", "message"}}``
   (scoring.py says which means what).
 
 Request bodies are checked against the shape of what the sandbox reads (validation.py): a wrong type is a
