@@ -80,9 +80,13 @@ print(sorted(p.name for p in model_dir.iterdir()))
 #
 # 1. checks the **topic** is *our* workspace, the **type** is `ModelRegistered`, and the **tags** match the rule:
 #    the subscription filter already did this, but a handler must not trust that a filter exists or is right;
-# 2. names the deployment after the model version (`lesson05-iris-v1`) and looks for it: Event Grid delivers
-#    **at least once**, so the same event may come twice; if the deployment exists, there is nothing to do;
-# 3. creates the endpoint if needed, deploys with `ml.online_deployments.begin_create_or_update(...)`, and moves
+# 2. looks the model version up: an event for a version that is gone is skipped, not failed (a failure would
+#    have Event Grid retry it for a day, and it can never succeed);
+# 3. names the deployment after the model version (`lesson05-iris-v1`) and looks for it: Event Grid delivers
+#    **at least once**, so the same event may come twice; if the deployment exists, serves this model and has
+#    its share of the traffic, there is nothing to do (if an earlier try failed before moving the traffic, it
+#    moves it now);
+# 4. creates the endpoint if needed, deploys with `ml.online_deployments.begin_create_or_update(...)`, and moves
 #    the endpoint's traffic to the new deployment.
 #
 # The handler runs behind a local webhook (`Receiver`), the way lesson 02 received events.
