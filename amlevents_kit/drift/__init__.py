@@ -19,6 +19,10 @@ What is computed (see ../shared/spec/drift.md):
 - categorical features: Jensen-Shannon distance (default metric, threshold 0.1), PSI, Pearson
   chi-squared test of homogeneity, share of target rows with categories the baseline never had;
   nulls count as their own category (numeric nulls are dropped and reported as null_share);
+- column typing as Azure ML v1: text is categorical only with fewer than 100 distinct values and fewer than
+  5% of the rows distinct, and a numeric column with more than 15% nulls is dropped; left-out columns are
+  listed with the reason (Profile.excluded, DriftResult.excluded, a DriftWarning); categorical=[...] and
+  features=[...] override the rules;
 - the dataset verdict: any feature drifted (Azure ML v2), a share of features (Evidently), or the drift
   coefficient (Azure ML v1: a gradient-boosting classifier told apart baseline and target rows,
   Matthews correlation on the held-out half) above 0.2.
@@ -31,7 +35,7 @@ baseline has at most 4,096 rows); benchmarks/bench_drift.py measures speed again
 
 from .data import describe_drift_data, make_drift_data
 from .detect import METRICS, DriftResult, detect
-from .errors import DriftError
+from .errors import DriftError, DriftWarning
 from .monitor import DriftMonitor, DriftTopic, MonitorRun, create_drift_topic
 from .plots import plot_drift, plot_features
 from .profile import Profile, profile
@@ -39,6 +43,7 @@ from .profile import Profile, profile
 __all__ = [
     "METRICS",
     "DriftError",
+    "DriftWarning",
     "DriftMonitor",
     "DriftResult",
     "DriftTopic",

@@ -61,7 +61,8 @@ def detect(
         0.2 for PSI, 0.05 for p-values. A distance drifts above it, a p-value below it. A single number
         applies to the kinds the chosen metric covers (metric='ks' -> numeric features only; the
         categorical ones keep their own metric's default); with no metric it applies to both kinds.
-    features: compare only these profiled columns (default: all of them).
+    features: compare only these profiled columns (default: all of them). With a baseline DataFrame they
+        are profiled on the spot and kept whatever Azure ML v1's column typing says (see profile()).
     rule: dataset verdict — 'any' feature drifted (Azure ML v2), a 'share' of features >= share
         (Evidently), or drift 'coefficient' > coefficient_threshold (Azure ML v1's classifier MCC).
     subsample: rows per side for the drift-coefficient classifier.
@@ -74,7 +75,8 @@ def detect(
     subsample = whole_number(subsample, "subsample", 1)
     random_state = seed(random_state)
     if isinstance(profile_or_baseline, pd.DataFrame):
-        prof = profile(profile_or_baseline, sample_rows=subsample, random_state=random_state)
+        chosen = None if features is None else names(features, "features")
+        prof = profile(profile_or_baseline, features=chosen, sample_rows=subsample, random_state=random_state)
     elif isinstance(profile_or_baseline, Profile):
         prof = profile_or_baseline
     else:
@@ -117,6 +119,7 @@ def detect(
     return DriftResult(
         table=table, rule=rule, share=share, coefficient_threshold=coefficient_threshold,
         n_baseline=prof.n_rows, n_target=m, baseline_name=prof.name, plots=plots,
+        excluded={} if features is not None else dict(prof.excluded),
         samples=(base_sample, target_sample, np.array([c.kind == "categorical" for c in prof.columns])),
         random_state=random_state,
     )
@@ -124,6 +127,13 @@ def detect(
 
 def _select(prof: Profile, features: list[str]) -> Profile:
     """A view of the profile restricted to some features (sample columns included)."""
+    left_out = {f: prof.excluded[f] for f in features if f in prof.excluded}
+    if left_out:
+        raise DriftError(
+            "features names columns the profile left out: "
+            + "; ".join(f"{col!r}: {why}" for col, why in left_out.items())
+            + ". Profile the baseline again with features=[...] (or categorical=[...]) naming them to compare them."
+        )
     unknown = [f for f in features if f not in prof.features]
     if unknown or not features:
         raise DriftError(f"features must name profiled columns, got {unknown or features}; profiled: {prof.features}")
@@ -187,8 +197,9 @@ class DriftResult:
     """The outcome of detect(): a tidy per-feature table, the dataset verdict, plots and event data."""
 
     def __init__(self, *, table, rule, share, coefficient_threshold, n_baseline, n_target, baseline_name,
-                 plots, samples, random_state):
+                 plots, samples, random_state, excluded=None):
         self.table: pd.DataFrame = table
+        self.excluded: dict = dict(excluded or {})  # baseline columns left out by Azure ML v1's typing, and why
         self.rule = rule
         self.share = share
         self.coefficient_threshold = coefficient_threshold
@@ -279,8 +290,13 @@ class DriftResult:
             "endTime": _iso(end_time, "end_time"),
         }
 
+    def notes(self) -> list[str]:
+        """What a reader of the verdict should also know: columns left out of the comparison."""
+        return [f"not compared: {col} ({why})" for col, why in self.excluded.items()]
+
     def __repr__(self) -> str:
-        return f"<DriftResult {self.verdict()}; drifted: {self.drifted_features}>"
+        left_out = f"; not compared: {sorted(self.excluded)}" if self.excluded else ""
+        return f"<DriftResult {self.verdict()}; drifted: {self.drifted_features}{left_out}>"
 
     def _repr_html_(self) -> str:
         named = f" ({html.escape(self.baseline_name)})" if self.baseline_name else ""
@@ -290,10 +306,11 @@ class DriftResult:
         styled = shown.style.format({"value": "{:.4f}", "threshold": "{:.3g}"}).apply(
             lambda r: ["background-color: #f8d7da" if r["drifted"] else "" for _ in r], axis=1
         ).hide(axis="index")
+        notes = "".join(f"<br>{html.escape(note)}" for note in self.notes())
         return (
             f"<div><p><b>{html.escape(self.verdict())}</b><br>"
             f"baseline {self.n_baseline:,} rows{named}, "
-            f"target {self.n_target:,} rows; drift coefficient: {coef}</p>{styled.to_html()}</div>"
+            f"target {self.n_target:,} rows; drift coefficient: {coef}{notes}</p>{styled.to_html()}</div>"
         )
 
 

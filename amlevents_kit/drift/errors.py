@@ -5,6 +5,10 @@ class DriftError(ValueError):
     """Bad input to profile() or detect(): the message names the column and what is allowed."""
 
 
+class DriftWarning(UserWarning):
+    """Drift was computed, but something about the input deserves a look (columns left out, too few rows)."""
+
+
 def whole_number(value, name: str, minimum: int) -> int:
     """Return value as an int >= minimum, or raise DriftError naming the option."""
     import numbers

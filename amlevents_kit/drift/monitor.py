@@ -92,8 +92,8 @@ class DriftMonitor:
             raise DriftError(f"name must be a non-empty string, got {name!r}")
         if when not in WHEN:
             raise DriftError(f"when must be one of {list(WHEN)}, got {when!r}")
-        if isinstance(baseline, pd.DataFrame):
-            baseline = profile(baseline, name=base_dataset_id or f"{name}-baseline")
+        if isinstance(baseline, pd.DataFrame):  # features named here are kept whatever the column typing says
+            baseline = profile(baseline, name=base_dataset_id or f"{name}-baseline", features=features)
         elif not isinstance(baseline, Profile):
             raise DriftError(f"baseline must be a Profile or a DataFrame, got {type(baseline).__name__}")
         if topic is None and getattr(target, "sandbox", None) is None:

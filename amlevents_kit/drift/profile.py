@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -11,11 +12,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DriftError, names, seed, whole_number
+from .errors import DriftError, DriftWarning, names, seed, whole_number
 
 GRID = 4096  # quantile cells per numeric column: KS and Wasserstein errors stay below 1/GRID
 SAMPLE_ROWS = 20_000  # baseline rows kept for the drift-coefficient classifier
 FORMAT = "amlevents-kit/drift-profile/1"
+# Azure ML v1 column typing (spec drift.md §2.1, §4.1): text is compared as categories only with fewer than
+# MAX_CATEGORIES distinct values and fewer than MAX_UNIQUE_SHARE of the rows distinct; a numeric column with
+# more than MAX_NULL_SHARE nulls is dropped. Both are reported, never silently.
+MAX_CATEGORIES = 100
+MAX_UNIQUE_SHARE = 0.05
+MAX_NULL_SHARE = 0.15
 
 
 @dataclass
@@ -70,6 +77,7 @@ class Profile:
     name: str | None = None
     sample: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))
     # sample: baseline rows for the classifier, float32, categoricals as category index, NaN = null
+    excluded: dict = field(default_factory=dict)  # column -> why Azure ML v1's typing left it out
 
     @property
     def features(self) -> list[str]:
@@ -86,7 +94,8 @@ class Profile:
     def save(self, path: str | Path) -> Path:
         """Write the profile as a compressed .npz (no pickle) and return the path."""
         path = Path(path)
-        meta = {"format": FORMAT, "name": self.name, "n_rows": self.n_rows, "columns": []}
+        meta = {"format": FORMAT, "name": self.name, "n_rows": self.n_rows, "columns": [],
+                "excluded": self.excluded}
         arrays = {"sample": self.sample}
         for i, c in enumerate(self.columns):
             if c.kind == "numeric":
@@ -129,18 +138,21 @@ class Profile:
                         CategoricalProfile(name=m["name"], categories=m["categories"],
                                            counts=z[f"{i}.counts"], n_null=m["n_null"])
                     )
-            return cls(columns=columns, n_rows=meta["n_rows"], name=meta["name"], sample=z["sample"])
+            return cls(columns=columns, n_rows=meta["n_rows"], name=meta["name"], sample=z["sample"],
+                       excluded=meta.get("excluded", {}))
 
     def __repr__(self) -> str:
         kinds = [c.kind for c in self.columns]
+        left_out = f", excluded={sorted(self.excluded)}" if self.excluded else ""
         return (f"Profile(name={self.name!r}, rows={self.n_rows}, numeric={kinds.count('numeric')}, "
-                f"categorical={kinds.count('categorical')})")
+                f"categorical={kinds.count('categorical')}{left_out})")
 
 
 def profile(
     baseline: pd.DataFrame,
     *,
     categorical: list[str] | None = None,
+    features: list[str] | None = None,
     name: str | None = None,
     grid: int = GRID,
     sample_rows: int = SAMPLE_ROWS,
@@ -148,8 +160,14 @@ def profile(
 ) -> Profile:
     """Profile a baseline frame once; score target batches against the result with detect().
 
-    Columns of text, category or bool dtype are categorical, numeric dtypes are numeric; pass
-    `categorical=[...]` to choose the categorical columns yourself (every other column must then be numeric).
+    Column typing follows Azure ML v1 dataset monitors: numeric dtypes are numeric, bool and category
+    dtypes categorical, and a text column is categorical only with fewer than 100 distinct values and
+    fewer than 5% of its rows distinct (nulls are their own category; an ID or free-text column is left
+    out); a numeric column with more than 15% nulls is left out too. Left-out columns are listed in
+    `Profile.excluded` with the reason, and a DriftWarning says so.
+    Overrides: `categorical=[...]` names the categorical columns yourself (compared as categories however
+    many distinct values they hold; every other column must then be numeric); `features=[...]` profiles
+    only those columns, in that order, and keeps each of them whatever the typing rules say.
     grid: quantile cells per numeric column; KS and Wasserstein errors stay below 1/grid (exact when the
     baseline has no more rows than grid). sample_rows: baseline rows kept for the drift coefficient.
     """
@@ -159,20 +177,102 @@ def profile(
     if name is not None and not isinstance(name, str):
         raise DriftError(f"name must be a string or None, got {name!r:.80}")
     check_frame(baseline, "baseline")
-    kinds = column_kinds(baseline, categorical)
-    columns = []
-    for col, kind in kinds.items():
-        if kind == "numeric":
-            numeric = _profile_numeric(col, numeric_values(baseline[col], col, "baseline"), int(grid))
-            numeric.dtype = str(baseline[col].dtype)
-            columns.append(numeric)
-        else:
-            columns.append(_profile_categorical(col, baseline[col]))
-    rng = np.random.default_rng(random_state)
+    if features is not None:
+        features = names(features, "features")
+        unknown = [f for f in features if f not in baseline.columns]
+        if unknown or not features:
+            raise DriftError(f"features must name baseline columns, got {unknown or features}; "
+                             f"baseline columns are {list(baseline.columns)}")
+        twice = sorted({f for f in features if features.count(f) > 1})
+        if twice:
+            raise DriftError(f"features names {twice} more than once")
+    kinds = column_kinds(baseline, categorical, features)
+    chosen = set(categorical or ()) | set(features or ())  # the caller's word beats the typing rules
     n = len(baseline)
+    columns, excluded = [], {}
+    for col, kind in kinds.items():
+        series = baseline[col]
+        if kind == "numeric":
+            x = numeric_values(series, col, "baseline")
+            reason = None if col in chosen else numeric_exclusion(int(np.count_nonzero(np.isnan(x))), n)
+            if reason:
+                excluded[col] = reason
+                continue
+            numeric = _profile_numeric(col, x, int(grid))
+            numeric.dtype = str(series.dtype)
+            columns.append(numeric)
+            continue
+        codes, uniques = factorize(series)
+        reason = None if col in chosen or not is_text(series) else text_exclusion(len(uniques), n)
+        if reason:
+            excluded[col] = reason
+            continue
+        columns.append(_categorical_from_codes(col, codes, uniques))
+    if not columns:
+        raise DriftError("no baseline column is left to compare: " + exclusion_message(excluded))
+    if excluded:
+        warnings.warn(exclusion_message(excluded), DriftWarning, stacklevel=2)
+    rng = np.random.default_rng(random_state)
     rows = np.sort(rng.choice(n, size=min(sample_rows, n), replace=False)) if sample_rows < n else np.arange(n)
     sample = encode_rows(baseline, columns, rows)
-    return Profile(columns=columns, n_rows=n, name=name, sample=sample)
+    return Profile(columns=columns, n_rows=n, name=name, sample=sample, excluded=excluded)
+
+
+def is_text(series: pd.Series) -> bool:
+    """Text (object or string dtype): the columns Azure ML v1's distinct-value rule applies to.
+
+    bool and category dtypes are categorical by choice of the frame's author and are kept as they are.
+    """
+    dtype = series.dtype
+    return not isinstance(dtype, pd.CategoricalDtype) and (dtype == object or pd.api.types.is_string_dtype(dtype))
+
+
+def text_exclusion(n_unique: int, n_rows: int) -> str | None:
+    """Why a text column is not compared as categories (Azure ML v1), or None when it is."""
+    if n_unique < MAX_CATEGORIES and n_unique < MAX_UNIQUE_SHARE * n_rows:
+        return None
+    return (f"text with {n_unique:,} distinct values in {n_rows:,} rows; Azure ML v1 compares text as categories "
+            f"only below {MAX_CATEGORIES} distinct values and {MAX_UNIQUE_SHARE:.0%} of the rows (an ID or free "
+            "text drifts on every batch)")
+
+
+def numeric_exclusion(n_null: int, n_rows: int) -> str | None:
+    """Why a numeric column is not compared (Azure ML v1 drops it above 15% nulls), or None when it is."""
+    if n_null <= MAX_NULL_SHARE * n_rows or n_null == n_rows:  # all null: the clearer all-null error follows
+        return None
+    return (f"{n_null / n_rows:.0%} of its values are null ({n_null:,} of {n_rows:,}); Azure ML v1 drops numeric "
+            f"columns with more than {MAX_NULL_SHARE:.0%} nulls")
+
+
+def exclusion_message(excluded: dict) -> str:
+    """One paragraph naming each left-out column, why, and how to compare it anyway."""
+    listed = "; ".join(f"{col!r}: {why}" for col, why in excluded.items())
+    return (f"not comparing {len(excluded)} column{'s' if len(excluded) > 1 else ''} by Azure ML v1's column "
+            f"typing: {listed}. To compare one anyway, name it in features=[...] (or categorical=[...]).")
+
+
+def excluded_columns(df: pd.DataFrame, categorical: list[str] | None = None) -> dict:
+    """The columns profile(df) would leave out, with the reason, without profiling (for forms and checks)."""
+    check_frame(df, "baseline")
+    out = {}
+    for col, kind in column_kinds(df, categorical).items():
+        series = df[col]
+        if categorical is not None and col in categorical:
+            continue
+        if kind == "numeric":
+            if _not_a_number(series):
+                continue  # profile() raises the clearer error
+            reason = numeric_exclusion(int(series.isna().sum()), len(df))
+        elif is_text(series):
+            try:
+                reason = text_exclusion(int(series.nunique(dropna=True)), len(df))
+            except TypeError:  # unhashable values: profile() raises the clearer error
+                continue
+        else:
+            continue
+        if reason:
+            out[col] = reason
+    return out
 
 
 def check_frame(df, what: str) -> None:
@@ -188,8 +288,8 @@ def check_frame(df, what: str) -> None:
         raise DriftError(f"{what} has duplicate column names {dupes}")
 
 
-def column_kinds(df: pd.DataFrame, categorical: list[str] | None) -> dict:
-    """Map each column to 'numeric' or 'categorical' (explicit list, else by dtype)."""
+def column_kinds(df: pd.DataFrame, categorical: list[str] | None, features: list[str] | None = None) -> dict:
+    """Map each column (or each of `features`) to 'numeric' or 'categorical' (explicit list, else by dtype)."""
     if categorical is not None:
         categorical = names(categorical, "categorical")
         unknown = [c for c in categorical if c not in df.columns]
@@ -198,7 +298,7 @@ def column_kinds(df: pd.DataFrame, categorical: list[str] | None) -> dict:
                 f"categorical names columns not in the baseline: {unknown}; columns are {list(df.columns)}"
             )
     kinds = {}
-    for col in df.columns:
+    for col in df.columns if features is None else features:
         dtype = df[col].dtype
         if categorical is not None:
             kinds[col] = "categorical" if col in categorical else "numeric"
@@ -334,11 +434,10 @@ def quantile_integral(s: np.ndarray, u: np.ndarray) -> np.ndarray:
     return head + frac * s[np.minimum(whole, n - 1)]
 
 
-def _profile_categorical(col: str, series: pd.Series) -> CategoricalProfile:
-    """Count each category once (null is its own category)."""
-    codes, uniques = factorize(series)
+def _categorical_from_codes(col: str, codes: np.ndarray, uniques: pd.Index) -> CategoricalProfile:
+    """Count each category once (null is its own category), from factorize()'s codes (-1 = null) and values."""
     n_null = int((codes < 0).sum())
-    if n_null == len(series):
+    if n_null == len(codes):
         raise DriftError(f"column {col!r} is all null in the baseline; drop it or fill it")
     counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
     order = np.argsort(-counts, kind="stable")

@@ -22,6 +22,7 @@ import ipywidgets as W
 import pandas as pd
 
 from ..drift import METRICS, DriftError, DriftMonitor, detect
+from ..drift.profile import excluded_columns
 
 DEFAULT = "default (by kind)"
 DEFAULT_THRESHOLD = 0.1  # both default metrics (Wasserstein, Jensen-Shannon) alert above 0.1
@@ -52,6 +53,7 @@ class DriftForm(W.VBox):
         self.baseline = W.Dropdown(options=names, value=baseline or names[0], description="Baseline")
         self.current = W.Dropdown(options=names, value=current or names[-1], description="Target")
         self.features = W.SelectMultiple(description="Features", rows=6)
+        self.typing_note = W.HTML()    # baseline columns Azure ML v1's typing leaves out, and why
         self.metric = W.Dropdown(options=[DEFAULT, *METRICS], value=DEFAULT, description="Metric")
         self.threshold = W.BoundedFloatText(value=threshold, min=0.0, max=1000.0, step=0.01, description="Threshold")
         self.rule = W.Dropdown(options=["any", "share", "coefficient"], value="any", description="Rule")
@@ -65,14 +67,26 @@ class DriftForm(W.VBox):
         self.metric.observe(lambda change: self._reset_threshold(change["new"]), names="value")
         self.run_button.on_click(lambda _: self.run())
         self._fill_features()
-        super().__init__([W.HBox([self.baseline, self.current]), self.features,
+        super().__init__([W.HBox([self.baseline, self.current]), self.features, self.typing_note,
                           W.HBox([self.metric, self.threshold, self.rule]),
                           W.HBox([self.monitor_name, self.raise_event]), self.run_button, self.out, self.plots])
 
     def _fill_features(self) -> None:
-        columns = [c for c in self.frames[self.baseline.value].columns if c not in self.ignore]
+        """All columns are offered; those Azure ML v1's typing would leave out start unselected, with why.
+
+        Selecting one anyway compares it (features= overrides the typing rules).
+        """
+        frame = self.frames[self.baseline.value]
+        columns = [c for c in frame.columns if c not in self.ignore]
+        try:
+            self.left_out = excluded_columns(frame[columns]) if columns else {}
+        except DriftError:
+            self.left_out = {}  # the run reports what is wrong with the frame
         self.features.options = columns
-        self.features.value = tuple(columns)
+        self.features.value = tuple(c for c in columns if c not in self.left_out)
+        self.typing_note.value = "".join(
+            f"<div>Not selected: <b>{html.escape(str(col))}</b>: {html.escape(why)}. Select it to compare it anyway.</div>"
+            for col, why in self.left_out.items())
 
     def _reset_threshold(self, metric: str) -> None:
         """A new metric starts from its own default threshold (0.05 for a p-value, 0.2 for PSI, ...)."""
@@ -111,7 +125,7 @@ class DriftForm(W.VBox):
         except DriftError as exc:
             self.out.append_stdout(f"Cannot run: {exc}\n")
             return None
-        lines = [self.result.verdict()]
+        lines = [self.result.verdict(), *self.result.notes()]
         if self.run_result is not None:
             lines.append(f"drift coefficient {self.run_result.data['driftCoefficient']:.3f}; " + (
                 f"raised DatasetDriftDetected on the {self.run_result.published_to} (run {self.run_result.run_id})"

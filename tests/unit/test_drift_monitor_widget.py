@@ -65,6 +65,20 @@ def test_metric_choice_resets_the_threshold_and_keeps_the_other_kind_at_its_defa
     assert form.threshold.value == 0.1 and form.options()["threshold"] is None
 
 
+def test_columns_azure_typing_leaves_out_start_unselected_with_the_reason():
+    with_ids = {name: frame.assign(customer_id=[f"{name}-{i}" for i in range(len(frame))])
+                for name, frame in FRAMES.items()}
+    form = DriftForm(with_ids)
+    assert "customer_id" in form.features.options and "customer_id" not in form.features.value
+    assert "Not selected: <b>customer_id</b>: text with 2,000 distinct values" in form.typing_note.value
+    form.run_button.click()
+    assert "customer_id" not in list(form.result.table["feature"])
+    assert sorted(form.result.drifted_features) == ["monthly_charges", "plan", "support_calls"]
+    form.features.value = ("plan", "customer_id")             # chosen by hand: compared anyway
+    form.run_button.click()
+    assert form.result.drifted_features[0] == "customer_id"
+
+
 def test_raise_event_runs_a_monitor_on_the_workspace(target):
     ensure_providers(target, quiet=True)
     form = DriftForm(FRAMES, target=target, monitor_name="form-drift")
