@@ -10,6 +10,9 @@
 #
 # In the sandbox the workflow really runs: Event Grid delivers each event over HTTPS to the workflow's callback
 # URL, and "Send an email" sends real SMTP mail to a local mailbox this notebook can open.
+#
+# Cells marked **Sandbox only** raise the events a run would raise and read the sandbox's mailbox; on Azure they
+# skip that part (your workspace raises the events when runs complete, and the mail goes to real inboxes).
 
 # %%
 from amlevents_kit import connect, ensure_providers, events, filters
@@ -21,8 +24,9 @@ from azure.mgmt.logic import LogicManagementClient
 target = connect()
 ensure_providers(target)
 logic = target.client(LogicManagementClient)
-box = open_mailbox(target)
-mail_before = len(box)          # the mailbox keeps earlier lessons' mail: we only look at what comes next
+if target.is_sandbox:           # Sandbox only: the local mailbox (on Azure, mail goes to real inboxes)
+    box = open_mailbox(target)
+    mail_before = len(box)      # the mailbox keeps earlier lessons' mail: we only look at what comes next
 
 # %% [markdown]
 # ## The prefix filter, and the guide's example
@@ -71,14 +75,31 @@ print(plan.definition["actions"]["Condition"]["expression"])
 print(plan.definition["actions"]["Condition"]["actions"]["Send_an_email_(V2)"]["inputs"]["body"]["Subject"])
 
 # %% [markdown]
-# On Azure the workflow also needs **API connections** (`Microsoft.Web/connections`), one per connector; the
-# plan lists them, and `plan.to_json()` is a file you can deploy.
+# The workflow also needs **API connections** (`Microsoft.Web/connections`), one per connector: its
+# `$connections` parameter only points at them. `plan.deploy(target)` creates them, then the workflow.
 #
-# *Azure CLI*: `az logic workflow create -g <rg> -n lesson03-run-alert --definition workflow.json`
-# (the `logic` extension). *Portal*: workspace → **Events** → **Logic Apps**, as in the guide.
+# *Azure CLI* (the `logic` extension: `az extension add -n logic`): `plan.write_az_definition("workflow.json")`
+# writes the file `az logic workflow create --definition` reads (`{"definition": ..., "parameters": ...}`), and
+# `plan.az_commands()` lists the steps: the connections first, each its own `az resource create`, then the
+# workflow. (`plan.to_json()` is something else: both ARM bodies, to read or diff.) *Portal*: workspace →
+# **Events** → **Logic Apps**, as in the guide; on Azure, authorize the `office365` connection once
+# (API connections → office365 → Edit API connection → Authorize).
 
 # %%
-print([c["id"].rsplit("/", 1)[-1] for c in plan.connections()])
+import json
+import tempfile
+from pathlib import Path
+
+path = plan.write_az_definition(Path(tempfile.mkdtemp()) / "workflow.json")   # any folder of yours
+print(list(json.loads(path.read_text())))
+for command in plan.az_commands("workflow.json"):
+    print(command)
+
+# %% [markdown]
+# This lesson deploys with `plan.deploy(target)`: the same two steps through the SDK (`ResourceManagementClient`
+# for the connections, `LogicManagementClient` for the workflow), on either target.
+
+# %%
 deployed = plan.deploy(target)
 print(deployed.name, deployed.state, deployed.provisioning_state)
 
@@ -101,26 +122,46 @@ for sub in eg.event_subscriptions.list_by_resource(target.resource_group, "Micro
 #
 # Two runs complete: one in the `churn` experiment, one in another. Event Grid delivers both (they pass the
 # filter); the workflow runs once per event; only the first passes the condition.
+#
+# **Sandbox only:** the sandbox has no runs of its own, so `target.sandbox.publish` raises the two RunCompleted
+# events Azure ML would raise. On Azure, this cell publishes nothing: complete a run in an experiment named `churn`
+# and one in another experiment, and the workspace raises the events itself.
 
 # %%
-delivery = target.sandbox.service("delivery")
 churn_run = events.run_completed(topic=target.workspace_id, experiment_id="exp-42", experiment_name="churn",
                                  run_id="lesson03-run-1")
 other_run = events.run_completed(topic=target.workspace_id, experiment_id="exp-43", experiment_name="pricing",
                                  run_id="lesson03-run-2")
-for event in (churn_run, other_run):
-    target.sandbox.publish([event])
-    delivery.pump()
-new_mail = [m for m in box.messages()[mail_before:] if m.workflow.endswith("/lesson03-run-alert")]
-print(len(new_mail), "new message(s)")
+if target.is_sandbox:
+    target.sandbox.publish([churn_run, other_run])
 
 # %% [markdown]
-# The email, as it arrived in the mailbox (the last line links back to the Logic App run that sent it; run names
-# are unique ids, shown here as `<run>`):
+# `target.wait_for(...)` looks until the workflow's two runs are in its run history; in the sandbox it also drives
+# the delivery engine (on Azure, Event Grid delivers on its own within seconds, and `wait_for` only waits).
+
 
 # %%
-message = new_mail[0]
-print(message.render().replace(message.run_name, "<run>"))
+def our_runs():
+    """The runs of our two events (on Azure: the workflow's two latest runs)."""
+    runs = wf.run_history(target, "lesson03-run-alert", top=50)
+    ours = {churn_run["id"], other_run["id"]}
+    return [r for r in runs if r.trigger_body["id"] in ours] if target.is_sandbox else runs[:2]
+
+
+runs = target.wait_for(lambda: len(found := our_runs()) == 2 and found)
+print(len(runs), "runs")
+
+# %% [markdown]
+# **Sandbox only:** the email, as it arrived in the sandbox's mailbox (the last line links back to the Logic App
+# run that sent it; run names are unique ids, shown here as `<run>`). On Azure, it is in `ml-team@example.com`'s
+# inbox: use an address of yours.
+
+# %%
+if target.is_sandbox:
+    new_mail = [m for m in box.messages()[mail_before:] if m.workflow.endswith("/lesson03-run-alert")]
+    print(len(new_mail), "new message(s)")
+    message = new_mail[0]
+    print(message.render().replace(message.run_name, "<run>"))
 
 # %% [markdown]
 # ## The run history, read like the portal
@@ -130,8 +171,6 @@ print(message.render().replace(message.run_name, "<run>"))
 # `workflow_run_actions` and their inputs/outputs links):
 
 # %%
-ours = {churn_run["id"], other_run["id"]}
-runs = [r for r in wf.run_history(target, "lesson03-run-alert", top=50) if r.trigger_body["id"] in ours]
 for run in sorted(runs, key=lambda r: r.trigger_body["subject"]):
     print(run, end="\n\n")
 
@@ -184,12 +223,23 @@ exercise = wf.email_alert(target, name="lesson03-exercise", event_types=["ModelR
                           subject_begins_with="models/fraud:", to="owners@example.com")
 deployed_exercise = exercise.deploy(target)
 
+# %% [markdown]
+# **Sandbox only:** the check raises three ModelRegistered events (`fraud`, `fraud-detector`, `churn`) and reads the
+# mailbox. On Azure, register a version of a model named `fraud` and of one named `fraud-detector`: only the
+# first should reach the owners' inbox.
+
 # %%
 # Check
-before = len(box)
-for name in ("fraud", "fraud-detector", "churn"):
-    target.sandbox.publish([events.model_registered(topic=target.workspace_id, model_name=name, model_version="3")])
-    delivery.pump()
-owners = [m for m in box.messages()[before:] if "owners@example.com" in m.recipients]
-assert [m.subject for m in owners] == ["AML Microsoft.MachineLearningServices.ModelRegistered on models/fraud:3"], owners
-print("Well done: only 'fraud' reached the owners.")
+if target.is_sandbox:
+    before = len(box)
+    registered = [events.model_registered(topic=target.workspace_id, model_name=name, model_version="3")
+                  for name in ("fraud", "fraud-detector", "churn")]
+    target.sandbox.publish(registered)
+    delivery = target.sandbox.service("delivery")
+    # Wait until every delivery of these events to the exercise's workflow has finished, then read the mail.
+    target.wait_for(lambda: all(d["finished"] for e in registered for d in delivery.deliveries(event_id=e["id"])
+                                if d["subscription"].lower().startswith("logicapp-lesson03-exercise")))
+    owners = [m for m in box.messages()[before:] if "owners@example.com" in m.recipients]
+    assert [m.subject for m in owners] == ["AML Microsoft.MachineLearningServices.ModelRegistered on models/fraud:3"], \
+        owners
+    print("Well done: only 'fraud' reached the owners.")
