@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from robust import TALLY, DeadlineCaller, discover_routes, route_key, seed_sandbox
+from robust import TALLY, DeadlineCaller, discover_routes, route_key, seed_sandbox, seed_world
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
@@ -43,6 +43,7 @@ def seeded(tmp_path_factory):
     target = connect(folder=tmp_path_factory.mktemp("robust") / "sandbox")
     keys = seed_sandbox(target.sandbox)
     target.topic_keys = keys  # type: ignore[attr-defined]
+    seed_world(target.sandbox)
     caller = DeadlineCaller(target.sandbox)
     target.caller = caller  # type: ignore[attr-defined]
     yield target
@@ -51,8 +52,11 @@ def seeded(tmp_path_factory):
 
 
 def pytest_generate_tests(metafunc) -> None:
-    if "route" in metafunc.fixturenames:
-        routes = discover_routes()
-        metafunc.parametrize("route", routes, ids=[route_key(r) for r in routes])
+    """``route``: every route; ``body_route``: the routes that read a body; ``path_route``: those with names."""
+    for name, keep in (("route", lambda r: True), ("body_route", lambda r: r.method in ("PUT", "PATCH", "POST")),
+                       ("path_route", lambda r: bool(r.regex.groupindex))):
+        if name in metafunc.fixturenames:
+            routes = [r for r in discover_routes() if keep(r)]
+            metafunc.parametrize(name, routes, ids=[route_key(r) for r in routes])
 
 

@@ -11,6 +11,7 @@ for every error an ARM body ``{"error": {"code": str, "message": str}}`` with a 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import re
@@ -93,15 +94,20 @@ def _group_end(text: str, start: int) -> int:
     return len(text)
 
 
-def discover_routes() -> list[Any]:
-    """The routes of a throwaway sandbox (collection time), writes last so they spoil no other route."""
+@functools.lru_cache(maxsize=1)
+def _routes() -> tuple[Any, ...]:
     from amlevents_kit.sandbox import Sandbox
     with tempfile.TemporaryDirectory(prefix="robust-routes-") as folder:
         sandbox = Sandbox(folder)
         try:
-            routes = list(sandbox.router.routes)
+            return tuple(sandbox.router.routes)
         finally:
             sandbox.close()
+
+
+def discover_routes() -> list[Any]:
+    """The routes of a throwaway sandbox (collection time), writes last so they spoil no other route."""
+    routes = list(_routes())
     order = {"GET": 0, "HEAD": 0, "OPTIONS": 1, "POST": 2, "PATCH": 3, "PUT": 4, "DELETE": 5}
     return sorted(routes, key=lambda r: (order.get(r.method, 2), r.pattern.count("(?P<")))
 
@@ -408,6 +414,7 @@ def problems_with(status: int, headers: dict[str, str], data: bytes, method: str
     h = {k.lower(): v for k, v in headers.items()}
     ctype = h.get("content-type", "")
     not_implemented = b"SandboxNotImplemented" in data or h.get("x-ms-error-code") == "NotImplemented"
+    not_implemented |= method == "HEAD" and status == 501 and not data  # on the wire a HEAD answer has no body
     if status >= 500 and not (status == 501 and not_implemented):
         out.append(f"status {status}: {_message(data)[:240]}")
     if not (200 <= status < 600):
@@ -503,6 +510,252 @@ def seed_sandbox(sandbox: Any) -> dict[str, str]:
                 "endpointType": "StorageQueue", "properties": {"resourceId": QUEUE_ID, "queueName": "rb-queue"}}}})
             sandbox.clock.advance(seconds=5)
     return keys
+
+
+# -- the sandbox's real names: a hostile body is only read on a path whose parents exist ------------------
+
+SYSTOPIC = "rb-systopic"
+TOPIC_SUB = "rb-topic-sub"
+SYS_SUB = "rb-sys-sub"
+FACTORY = "rb-factory"
+PIPELINE = "rb-pipeline"
+FLOW = "rb-flow"
+CONNECTION = "rb-conn"
+MODEL = "rb-model"
+CODE = "rb-code"
+ENDPOINT = "rb-endpoint"
+DEPLOYMENT = "blue"
+JOB = "rb-job"
+BLOB = "rb/blob.txt"
+ML_WS = defaults.WORKSPACE_ID
+SYSTOPIC_ID = f"{RG_ID}/providers/Microsoft.EventGrid/systemTopics/{SYSTOPIC}"
+FACTORY_ID = f"{RG_ID}/providers/Microsoft.DataFactory/factories/{FACTORY}"
+FLOW_ID = f"{RG_ID}/providers/Microsoft.Logic/workflows/{FLOW}"
+CONNECTION_ID = f"{RG_ID}/providers/Microsoft.Web/connections/{CONNECTION}"
+QUEUE_DESTINATION = {"endpointType": "StorageQueue", "properties": {"resourceId": QUEUE_ID, "queueName": "rb-queue"}}
+WORKFLOW_BODY = {"location": "eastus", "properties": {"state": "Enabled", "definition": {
+    "$schema": "https://schema.management.azure.com/providers/Microsoft.Logic/schemas/2016-06-01/workflowdefinition.json#",
+    "contentVersion": "1.0.0.0",
+    "triggers": {"manual": {"type": "Request", "kind": "Http", "inputs": {"schema": {}}}},
+    "actions": {"Compose": {"type": "Compose", "inputs": "@triggerBody()"}}}}}
+PIPELINE_BODY = {"properties": {"activities": [{"name": "Pause", "type": "Wait",
+                                                "typeProperties": {"waitTimeInSeconds": 1}}]}}
+RUN_WINDOW = {"lastUpdatedAfter": "2000-01-01T00:00:00Z", "lastUpdatedBefore": "2200-01-01T00:00:00Z"}
+EVENT_BODY = [{"id": "rb-1", "subject": "rb/subject", "eventType": "Contoso.Items.ItemReceived",
+               "eventTime": "2024-01-01T00:00:00Z", "data": {"a": 1}, "dataVersion": "1"}]
+
+#: What the seeded sandbox holds (PUT in this order, each only when missing): (path, api-version, body).
+WORLD: list[tuple[str, str, Any]] = [
+    (f"{TOPIC_ID}/eventSubscriptions/{TOPIC_SUB}", "2025-02-15", {"properties": {"destination": QUEUE_DESTINATION}}),
+    (SYSTOPIC_ID, "2025-02-15", {"location": defaults.LOCATION, "properties": {
+        "source": ML_WS, "topicType": "Microsoft.MachineLearningServices.Workspaces"}}),
+    (f"{SYSTOPIC_ID}/eventSubscriptions/{SYS_SUB}", "2025-02-15", {"properties": {"destination": QUEUE_DESTINATION}}),
+    (FACTORY_ID, "2018-06-01", {"location": "eastus"}),
+    (f"{FACTORY_ID}/linkedservices/rb-files", "2018-06-01",
+     {"properties": {"type": "FileServer", "typeProperties": {"host": "lake"}}}),
+    (f"{FACTORY_ID}/datasets/rb-data", "2018-06-01", {"properties": {
+        "type": "Binary", "linkedServiceName": {"referenceName": "rb-files", "type": "LinkedServiceReference"},
+        "typeProperties": {"location": {"type": "FileServerLocation", "folderPath": "rb"}}}}),
+    (f"{FACTORY_ID}/pipelines/{PIPELINE}", "2018-06-01", PIPELINE_BODY),
+    (FLOW_ID, "2019-05-01", WORKFLOW_BODY),
+    (CONNECTION_ID, "2016-06-01", {"location": "eastus", "properties": {
+        "api": {"id": f"/subscriptions/{SUB}/providers/Microsoft.Web/locations/eastus/managedApis/office365"}}}),
+    (f"{ML_WS}/models/{MODEL}/versions/1", "2025-12-01",
+     {"properties": {"modelUri": "azureml://datastores/workspaceblobstore/paths/rb/model"}}),
+    (f"{ML_WS}/codes/{CODE}/versions/1", "2025-12-01",
+     {"properties": {"codeUri": "azureml://datastores/workspaceblobstore/paths/rb/code"}}),
+    (f"{ML_WS}/onlineEndpoints/{ENDPOINT}", "2025-12-01", {"location": "eastus", "properties": {"authMode": "Key"}}),
+    (f"{ML_WS}/onlineEndpoints/{ENDPOINT}/deployments/{DEPLOYMENT}", "2025-12-01", {
+        "properties": {"model": f"{ML_WS}/models/{MODEL}/versions/1", "endpointComputeType": "Managed"},
+        "sku": {"name": "Default", "capacity": 1}}),
+    (f"{ML_WS}/jobs/{JOB}", "2025-12-01", {"properties": {
+        "jobType": "Command", "command": "true", "environmentId": "azureml:AzureML-sklearn:1"}}),
+]
+
+
+def seed_world(sandbox: Any) -> dict[str, str]:
+    """The parents every route's path names (idempotent), and the names only the sandbox chooses.
+
+    Returns the run and key names: a Data Factory pipeline run, the workflow's callback key and
+    signature, one workflow run (with its history) and a content key.
+    """
+    names = _WORLD_NAMES.setdefault(id(sandbox), {})
+    ml = sandbox.backends["machinelearningservices"]
+    names["container"] = ml.container
+    for blob, data in (("rb/model/model.pkl", b"not a real model"), ("rb/code/main.py", b"print('hi')\n"),
+                       (BLOB, b"hello")):
+        ml.blobs.put(ml.container, blob, data)  # the sweep may have overwritten or deleted them
+    for path, api, body in WORLD:  # PUT again even when present: a sweep may have changed it (a trigger gone)
+        url = f"{ARM_HOST}{path}?api-version={api}"
+        status, _, out = sandbox.handle("PUT", url, {"Content-Type": "application/json"}, json.dumps(body).encode())
+        assert status < 300 or sandbox.store.get(path) is not None, ("PUT", path, status, out[:300])
+    if not names.get("adf_run") or _status(sandbox, "GET", f"{FACTORY_ID}/pipelineruns/{names['adf_run']}",
+                                           "2018-06-01") != 200:
+        names["adf_run"] = call_ok(sandbox, "POST", f"{FACTORY_ID}/pipelines/{PIPELINE}/createRun", {},
+                                   api="2018-06-01")["runId"]
+    callback = call_ok(sandbox, "POST", f"{FLOW_ID}/triggers/manual/listCallbackUrl", None, api="2019-05-01")["value"]
+    path, _, query = callback.partition("/logic/workflows/")[2].partition("?")
+    names["logic_key"] = path.split("/", 1)[0]
+    names["logic_query"] = query
+    if not names.get("logic_run") or _status(sandbox, "GET", f"{FLOW_ID}/runs/{names['logic_run']}",
+                                             "2019-05-01") != 200:
+        url = f"{ARM_HOST}/logic/workflows/{names['logic_key']}/triggers/manual/paths/invoke?{query}"
+        status, _, out = sandbox.handle("POST", url, {"Content-Type": "application/json"}, b'{"rb": 1}')
+        if status == 202:
+            names["logic_run"] = json.loads(out)["runs"][0]
+            run = call_ok(sandbox, "GET", f"{FLOW_ID}/runs/{names['logic_run']}", api="2019-05-01")
+            link = (run.get("properties", {}).get("trigger", {}).get("outputsLink") or {}).get("uri", "")
+            names["content_key"] = link.rstrip("/").rsplit("/", 1)[-1].split("?")[0]
+    names["endpoint_key"] = call_ok(sandbox, "POST", f"{ML_WS}/onlineEndpoints/{ENDPOINT}/listKeys",
+                                    api="2025-12-01").get("primaryKey", "")
+    return names
+
+
+_WORLD_NAMES: dict[int, dict[str, str]] = {}
+
+
+def _status(sandbox: Any, method: str, path: str, api: str) -> int:
+    return sandbox.handle(method, f"{ARM_HOST}{path}?api-version={api}", {}, b"")[0]
+
+
+#: The real name of a route's named group: (regex on the route's key up to that group, world name or value).
+REAL_RULES: list[tuple[str, str]] = [
+    (r"systemTopics/\{topic\}/eventSubscriptions/\{name\}$", SYS_SUB),
+    (r"topics/\{topic\}/eventSubscriptions/\{name\}$", TOPIC_SUB),
+    (r"systemTopics/\{topic\}$", SYSTOPIC),
+    (r"topics/\{topic\}$", TOPIC),
+    (r"(?i)eventSubscriptions/\{name\}$", EVENT_SUB),
+    (r"\{scope\}$", ML_WS),
+    (r"\{resource\}$", ML_WS),
+    (r"models/\{name\}$", MODEL),
+    (r"codes/\{name\}$", CODE),
+    (r"environments/\{name\}$", "AzureML-sklearn"),
+    (r"jobs/\{name\}$", JOB),
+    (r"datastores/\{name\}$", "workspaceblobstore"),
+    (r"onlineEndpoints/\{(name|endpoint)\}$", ENDPOINT),
+    (r"online-endpoints/\{endpoint\}$", ENDPOINT),
+    (r"deployments/\{name\}$", DEPLOYMENT),
+    (r"versions/\{version\}$", "1"),
+    (r"factories/\{factory\}$", FACTORY),
+    (r"\{kind\}$", "pipelines"),
+    (r"(\{kind\}|pipelines)/\{name\}$", PIPELINE),
+    (r"pipelineruns/\{run\}$", "@adf_run"),
+    (r"workflows/\{workflow\}$", FLOW),
+    (r"triggers/\{trigger\}$", "manual"),
+    (r"workflows/\{workflow\}/runs/\{run\}$", "@logic_run"),
+    (r"actions/\{action\}$", "Compose"),
+    (r"histories/\{history\}$", "@logic_run"),
+    (r"logic/workflows/\{key\}$", "@logic_key"),
+    (r"logic/contents/\{key\}$", "@content_key"),
+    (r"connections/\{name\}$", CONNECTION),
+    (r"runs/\{run\}$", JOB),
+    (r"^\S+ /\{container\}$", "@container"),
+    (r"/\{container\}/\{name\}$", BLOB),
+]
+
+
+def real_values(route: Any, world: dict[str, str]) -> dict[str, str]:
+    """One value per named group: the name of something the seeded sandbox holds (see seed_world)."""
+    key = route_key(route)
+    out = dict(valid_values(route))
+    for name in route.regex.groupindex:
+        upto = key[: key.index("{" + name + "}") + len(name) + 2]
+        for rule, value in REAL_RULES:
+            if re.search(rule, upto):
+                if value.startswith("@"):
+                    value = world.get(value[1:], "")
+                if value:
+                    out[name] = value
+                break
+    return out
+
+
+#: A body each route accepts on its real path (regex on the route's key -> body; bytes go as they are).
+#: Mutating one place of an accepted body reaches that place's check: the rest of the body is fine.
+VALID_BODIES: list[tuple[str, Any]] = [
+    (r"^PUT \{scope\}/providers/Microsoft.EventGrid/eventSubscriptions/|eventSubscriptions/\{name\}$",
+     {"properties": {"destination": QUEUE_DESTINATION,
+                     "filter": {"includedEventTypes": ["Microsoft.MachineLearningServices.ModelRegistered"],
+                                "advancedFilters": [{"operatorType": "StringIn", "key": "data.ModelName",
+                                                     "values": ["a"]}]},
+                     "retryPolicy": {"maxDeliveryAttempts": 3, "eventTimeToLiveInMinutes": 30},
+                     "eventDeliverySchema": "EventGridSchema"}}),
+    (r"^PATCH .*eventSubscriptions/\{name\}$",
+     {"destination": QUEUE_DESTINATION, "labels": ["rb"],
+      "filter": {"subjectBeginsWith": "models/", "advancedFilters": [
+          {"operatorType": "NumberGreaterThan", "key": "data.n", "value": 1}]},
+      "retryPolicy": {"maxDeliveryAttempts": 5, "eventTimeToLiveInMinutes": 60}}),
+    (r"^PUT .*/systemTopics/\{topic\}$", {"location": defaults.LOCATION, "tags": {"rb": "1"}, "properties": {
+        "source": ML_WS, "topicType": "Microsoft.MachineLearningServices.Workspaces"}}),
+    (r"^PUT .*/topics/\{topic\}$", {"location": "eastus", "tags": {"rb": "1"},
+                                    "properties": {"inputSchema": "EventGridSchema", "publicNetworkAccess": "Enabled"}}),
+    (r"^PATCH .*[tT]opics/\{topic\}$", {"tags": {"rb": "2"}}),
+    (r"/regenerateKey$", {"keyName": "key2"}),
+    (r"/api/events$", EVENT_BODY),
+    (r"^PUT /subscriptions/\{subscription\}/resourceGroups/\{resource_group\}$", {"location": "eastus",
+                                                                              "tags": {"rb": "1"}}),
+    (r"^PUT .*/factories/\{factory\}$", {"location": "eastus", "tags": {"rb": "1"}}),
+    (r"^PUT .*/factories/\{factory\}/\{kind\}/\{name\}$", PIPELINE_BODY),
+    (r"/createRun$", {}),
+    (r"/queryPipelineRuns$|/queryActivityruns$", RUN_WINDOW),
+    (r"^PUT .*/workflows/\{workflow\}$", WORKFLOW_BODY),
+    (r"/paths/invoke$", {"rb": 1}),
+    (r"^PUT .*/connections/\{name\}$", {"location": "eastus", "properties": {
+        "displayName": "rb", "api": {"id": f"/subscriptions/{SUB}/providers/Microsoft.Web/locations/eastus/managedApis/office365"}}}),
+    (r"^PUT .*/models/\{name\}$", {"properties": {"description": "rb", "tags": {"rb": "1"}}}),
+    (r"^PUT .*/models/\{name\}/versions/\{version\}$",
+     {"properties": {"modelUri": "azureml://datastores/workspaceblobstore/paths/rb/model", "tags": {"rb": "1"}}}),
+    (r"^PUT .*/codes/\{name\}/versions/\{version\}$",
+     {"properties": {"codeUri": "azureml://datastores/workspaceblobstore/paths/rb/code"}}),
+    (r"/startPendingUpload$", {"pendingUploadType": "TemporaryBlobReference"}),
+    (r"^PUT .*/jobs/\{name\}$", {"properties": {"jobType": "Command", "command": "true", "displayName": "rb",
+                                                "environmentId": "azureml:AzureML-sklearn:1"}}),
+    (r"^PUT .*/onlineEndpoints/\{name\}$", {"location": "eastus", "tags": {"rb": "1"},
+                                            "properties": {"authMode": "Key", "description": "rb"}}),
+    (r"^PATCH .*/onlineEndpoints/\{name\}$", {"tags": {"rb": "2"}}),
+    (r"^PUT .*/deployments/\{name\}$", {
+        "properties": {"model": f"{ML_WS}/models/{MODEL}/versions/1", "endpointComputeType": "Managed",
+                       "instanceType": "Standard_DS3_v2"},
+        "sku": {"name": "Default", "capacity": 1}}),
+    (r"^PATCH .*/deployments/\{name\}$", {"sku": {"capacity": 1}}),
+    (r"/regenerateKeys$", {"keyType": "Secondary"}),
+    (r"/getLogs$", {"tail": 10, "containerType": "InferenceServer"}),
+    (r"/score$", {"input_data": {"columns": ["a"], "index": [0], "data": [[1]]}}),
+    (r"/oauth2/v2.0/token$", b"grant_type=client_credentials&client_id=rb&client_secret=rb"
+                             b"&scope=https%3A%2F%2Fmanagement.core.windows.net%2F%2F.default"),
+    (r"^PUT /\{container\}/\{name\}$", b"hello again"),
+]
+
+
+def valid_body(route: Any) -> Any:
+    """The body ``route`` accepts on its real path (None: the route reads no body)."""
+    key = route_key(route)
+    return next((body for rule, body in VALID_BODIES if re.search(rule, key)), None)
+
+
+def encode_body(body: Any) -> bytes:
+    if body is None:
+        return b""
+    return body if isinstance(body, bytes) else json.dumps(body).encode()
+
+
+def real_request(route: Any, world: dict[str, str], keys: dict[str, str], query: Any = None
+                 ) -> tuple[str, dict[str, str]]:
+    """The URL (real names in the path, the right query) and headers a well-formed call to ``route`` has."""
+    url = build_url(route, real_values(route, world), query_for(route) if query is None else query)
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer sandbox-token"}
+    pattern = route.pattern.replace("\\", "")
+    if "/eventgrid/topics/" in pattern and keys.get("key1"):
+        headers["aeg-sas-key"] = keys["key1"]
+    if "/paths/invoke" in pattern and query is None and world.get("logic_query"):
+        url += "?" + world["logic_query"]
+    if "oauth2" in pattern:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    if route.method == "PUT" and "{container}/{name}" in route_key(route):
+        headers.update({"x-ms-blob-type": "BlockBlob", "Content-Type": "text/plain"})
+    if "/score" in pattern:
+        headers["Authorization"] = f"Bearer {world.get('endpoint_key', '')}"
+    return url, headers
 
 
 def query_for(route: Any) -> dict[str, str]:
