@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
+from .events.models import parse_time
+
 SOURCES = ("event", "delivery", "logic app", "mail", "pipeline", "job", "model", "deployment")
 _RANK = {s: i for i, s in enumerate(SOURCES)}
 
@@ -43,13 +45,10 @@ def _when(value: Any) -> datetime | None:
         return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    text = str(value).replace("Z", "+00:00")
-    if "." in text:  # Python before 3.11 parses at most 6 fractional digits; Azure writes 7
-        head, _, rest = text.partition(".")
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
-    parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    parsed = parse_time(str(value))  # Azure writes 7 fractional digits, which Python 3.10 cannot parse
+    if parsed is None:
+        raise ValueError(f"not an ISO 8601 time: {value!r}")
+    return parsed
 
 
 class Timeline:

@@ -12,6 +12,7 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from ....events.models import parse_time
 from ...arm.errors import ArmError, invalid_value, missing_field
 from .exceptions import bad_parameters, not_found, run_not_found
 from .runner import PipelineRunner, check_pipeline
@@ -238,19 +239,12 @@ def _as_text(value: Any) -> str:
 
 
 def _when(text: Any) -> float | None:
-    from datetime import datetime, timezone
     if not text:
         return None
-    raw = str(text).replace("Z", "+00:00")
-    if "." in raw:  # Python before 3.11 parsing quirks aside, keep at most 6 fractional digits
-        head, _, tail = raw.partition(".")
-        digits = "".join(c for c in tail if c.isdigit())
-        raw = f"{head}.{digits[:6]}{tail[len(digits):]}"
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise invalid_value("lastUpdatedAfter/lastUpdatedBefore", text, "an ISO 8601 date-time") from None
-    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+    value = parse_time(str(text))  # 7 fractional digits and 'Z' too, on every Python
+    if value is None:
+        raise invalid_value("lastUpdatedAfter/lastUpdatedBefore", text, "an ISO 8601 date-time")
+    return value.timestamp()
 
 
 def _in_window(updated: str, query: dict) -> bool:
