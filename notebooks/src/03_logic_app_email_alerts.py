@@ -123,7 +123,7 @@ for sub in eg.event_subscriptions.list_by_resource(target.resource_group, "Micro
 # Two runs complete: one in the `churn` experiment, one in another. Event Grid delivers both (they pass the
 # filter); the workflow runs once per event; only the first passes the condition.
 #
-# **Sandbox only:** the sandbox has no runs of its own, so `target.sandbox.publish` raises the two RunCompleted
+# **Sandbox only**: the sandbox has no runs of its own, so `target.sandbox.publish` raises the two RunCompleted
 # events Azure ML would raise. On Azure, this cell publishes nothing: complete a run in an experiment named `churn`
 # and one in another experiment, and the workspace raises the events itself.
 
@@ -152,7 +152,7 @@ runs = target.wait_for(lambda: len(found := our_runs()) == 2 and found)
 print(len(runs), "runs")
 
 # %% [markdown]
-# **Sandbox only:** the email, as it arrived in the sandbox's mailbox (the last line links back to the Logic App
+# **Sandbox only**: the email, as it arrived in the sandbox's mailbox (the last line links back to the Logic App
 # run that sent it; run names are unique ids, shown here as `<run>`). On Azure, it is in `ml-team@example.com`'s
 # inbox: use an address of yours.
 
@@ -224,7 +224,7 @@ exercise = wf.email_alert(target, name="lesson03-exercise", event_types=["ModelR
 deployed_exercise = exercise.deploy(target)
 
 # %% [markdown]
-# **Sandbox only:** the check raises three ModelRegistered events (`fraud`, `fraud-detector`, `churn`) and reads the
+# **Sandbox only**: the check raises three ModelRegistered events (`fraud`, `fraud-detector`, `churn`) and reads the
 # mailbox. On Azure, register a version of a model named `fraud` and of one named `fraud-detector`: only the
 # first should reach the owners' inbox.
 
