@@ -1,12 +1,16 @@
 """The delivery engine on a frozen sandbox clock: retries, TTL, dead letters, batches, queues, handshakes.
 
 A real receiver on 127.0.0.1 answers; time only moves with ``clock.advance`` and ``engine.pump()``
-delivers what is due, so nothing here sleeps.
+delivers what is due, so nothing here sleeps. Every test that delivers ends with its reconciliation
+(published = delivered + dead-lettered + dropped + pending), which goes to the run's fault report
+(tests/e2e/fault_report.py) with the end-to-end fault suite's.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +18,9 @@ import pytest
 from amlevents_kit import events
 from amlevents_kit.receiver import Receiver
 from amlevents_kit.sandbox.delivery import install
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+import fault_report  # noqa: E402  (shared with tests/e2e: one table for the run)
 
 WS = events.workspace_topic("5f7e3b2a-8c1d-4e6f-9a0b-1c2d3e4f5a6b", "amlevents-rg", "amlevents-ws")
 STORAGE = "/subscriptions/5f7e3b2a-8c1d-4e6f-9a0b-1c2d3e4f5a6b/resourceGroups/amlevents-rg/providers/Microsoft.Storage/storageAccounts/deadletters"
@@ -32,6 +39,20 @@ def rx(receiver):
     receiver.recover()
     receiver.auto_validate = True
     return receiver
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fault_report(request):
+    """Print the reconciliations at the end of the run, also when tests/e2e is not collected."""
+    fault_report.install(request.config)
+
+
+def reconciled(engine, subscription_id: str | None = None, **expected: int) -> dict:
+    """The engine's reconciliation (for one subscription or all): recorded for the report, checked, returned."""
+    stats = fault_report.record(engine.stats(subscription_id), scope=subscription_id and subscription_id.rsplit("/", 1)[-1])
+    assert fault_report.reconciles(stats), stats
+    assert {k: stats[k] for k in expected} == expected, stats
+    return stats
 
 
 @pytest.fixture
@@ -82,8 +103,8 @@ def test_delivered_with_azure_headers_and_body(engine, rx):
     assert h["content-type"] == "application/json; charset=utf-8"
     assert json.loads(delivery.body) == [ev]
     assert seen[-1] == "churn"
-    assert engine.stats() == {"published": 1, "delivered": 1, "dead_lettered": 0, "dropped": 0, "pending": 0,
-                              "duplicates": 0}
+    assert reconciled(engine) == {"published": 1, "delivered": 1, "dead_lettered": 0, "dropped": 0, "pending": 0,
+                                  "duplicates": 0}
     (entry,) = engine.deliveries(event_id=ev["id"])
     assert entry["state"] == "delivered" and entry["attempts"][0]["status"] == 200
 
@@ -109,7 +130,8 @@ def test_500_is_retried_on_azures_schedule_then_recovers(engine, rx, sandbox):
     assert [a["outcome"] for a in log] == ["Busy", "Busy", "Busy", "Delivered"]
     counts = [d.headers["aeg-delivery-count"] for d in rx.notifications()]
     assert counts == ["0", "1", "2", "3"]
-    assert engine.stats()["delivered"] == 1 and len(rx.received) == 1
+    reconciled(engine, published=1, delivered=1, duplicates=0)
+    assert len(rx.received) == 1
 
 
 def test_max_attempts_then_dead_letter_file_in_azures_format(engine, rx, sandbox):
@@ -130,8 +152,7 @@ def test_max_attempts_then_dead_letter_file_in_azures_format(engine, rx, sandbox
     assert record["deadLetterReason"] == "MaxDeliveryAttemptsExceeded" and record["deliveryAttempts"] == 2
     assert record["lastDeliveryOutcome"] == "Busy" and record["lastHttpStatusCode"] == 503
     assert engine.dead_letters() == [record]
-    s = engine.stats()
-    assert s["published"] == s["delivered"] + s["dead_lettered"] + s["dropped"] + s["pending"] == 1
+    reconciled(engine, published=1, dead_lettered=1, delivered=0, pending=0)
 
 
 def test_ttl_expiry_without_dead_letter_is_dropped_with_its_record(engine, rx, sandbox):
@@ -151,6 +172,7 @@ def test_ttl_expiry_without_dead_letter_is_dropped_with_its_record(engine, rx, s
     assert (entry["state"], entry["reason"], entry["delivery_attempts"]) == ("dropped", "TimeToLiveExceeded", 3)
     assert entry["event"] == ev
     assert len(rx.notifications()) == 3
+    reconciled(engine, published=1, dropped=1, delivered=0, pending=0)
 
 
 def test_400_is_dead_lettered_at_once(engine, rx):
@@ -162,6 +184,7 @@ def test_400_is_dead_lettered_at_once(engine, rx):
     (entry,) = engine.deliveries(event_id=ev["id"])
     assert (entry["state"], entry["reason"]) == ("dead_lettered", "UndeliverableDueToHttpBadRequest")
     assert len(entry["attempts"]) == 1
+    reconciled(engine, published=1, dead_lettered=1)
 
 
 def test_batches_are_all_or_none(engine, rx, sandbox):
@@ -179,6 +202,7 @@ def test_batches_are_all_or_none(engine, rx, sandbox):
     assert sorted(e.id for e in rx.received) == sorted(e["id"] for e in evs)
     retried = {a["batch"] for d in engine.deliveries() for a in d["attempts"] if a["status"] == 500}
     assert len(retried) == 1 or None in retried
+    reconciled(engine, published=7, delivered=7, pending=0)
 
 
 def test_preferred_batch_size_is_a_soft_ceiling(engine, rx):
@@ -187,6 +211,7 @@ def test_preferred_batch_size_is_a_soft_ceiling(engine, rx):
     engine.submit(evs, [(sub, evs)])
     engine.pump()
     assert sorted(len(d.events) for d in rx.notifications()) == [1, 2]
+    reconciled(engine, published=3, delivered=3)
 
 
 @pytest.mark.parametrize("kind,extra,queue", [
@@ -204,7 +229,7 @@ def test_queue_destinations_deliver_into_local_queues(engine, kind, extra, queue
     engine.pump()
     (msg,) = engine.queue_messages(queue)
     assert msg["body"] == ev and msg["destination_type"] == kind
-    assert engine.stats()["delivered"] == 1
+    reconciled(engine, published=1, delivered=1)
 
 
 def test_forget_drops_pending_deliveries(engine, rx):
@@ -216,7 +241,7 @@ def test_forget_drops_pending_deliveries(engine, rx):
     assert engine.forget(sub["id"]) == 2
     reasons = {d["reason"] for d in engine.deliveries(subscription_id=sub["id"])}
     assert reasons == {"subscription deleted"}
-    assert engine.stats()["dropped"] == 2
+    reconciled(engine, published=2, dropped=2, pending=0)
 
 
 def test_unvalidated_and_off_machine_endpoints_are_never_called(engine, rx):
@@ -233,6 +258,7 @@ def test_unvalidated_and_off_machine_endpoints_are_never_called(engine, rx):
     engine.submit([ev], [(far, [ev])])
     (entry,) = engine.deliveries(subscription_id=far["id"])
     assert entry["state"] == "dropped" and "example.com" in entry["reason"]
+    reconciled(engine, published=2, dropped=2, delivered=0)
 
 
 def test_unwritable_dead_letter_folder_keeps_the_event(engine, rx, sandbox, caplog):
@@ -245,13 +271,14 @@ def test_unwritable_dead_letter_folder_keeps_the_event(engine, rx, sandbox, capl
     (entry,) = engine.deliveries(event_id=ev["id"])
     assert entry["state"] == "pending" and entry["reason"] == "UndeliverableDueToHttpBadRequest"
     assert "cannot write dead letter" in caplog.text
-    assert engine.stats()["pending"] == 1
+    reconciled(engine, published=1, pending=1, dead_lettered=0)  # kept, not lost
     (sandbox.folder / "deadletter").unlink()
     sandbox.clock.advance(minutes=5)
     engine.pump()
     (entry,) = engine.deliveries(event_id=ev["id"])
     assert entry["state"] == "dead_lettered"
     assert len(rx.notifications()) == 1  # the dead letter was retried, not the delivery
+    reconciled(engine, published=1, dead_lettered=1, pending=0, dropped=0)
 
 
 def test_dead_letter_unavailable_for_4_hours_is_dropped_with_record(engine, rx, sandbox):
@@ -267,6 +294,8 @@ def test_dead_letter_unavailable_for_4_hours_is_dropped_with_record(engine, rx, 
     (entry,) = engine.deliveries(event_id=ev["id"])
     assert entry["state"] == "dropped" and "unavailable for 4 hours" in entry["reason"]
     assert entry["event"] == ev
+    assert len(rx.notifications()) == 1  # one delivery attempt; the rest were dead-letter writes
+    reconciled(engine, published=1, dropped=1, pending=0, dead_lettered=0)
 
 
 def test_cloudevents_subscription_uses_options_handshake_and_structured_mode(engine, rx):
@@ -281,6 +310,7 @@ def test_cloudevents_subscription_uses_options_handshake_and_structured_mode(eng
     assert delivery.headers["content-type"] == "application/cloudevents+json; charset=utf-8"
     body = json.loads(delivery.body)
     assert body["specversion"] == "1.0" and body["type"] == events.MODEL_REGISTERED and body["id"] == ev["id"]
+    reconciled(engine, published=1, delivered=1)
 
 
 def test_manual_validation_through_the_validation_url(engine, rx, sandbox):
@@ -300,6 +330,7 @@ def test_manual_validation_through_the_validation_url(engine, rx, sandbox):
     engine.submit([ev], [(sub, [ev])])
     engine.pump()
     assert [e.id for e in rx.received] == [ev["id"]]
+    reconciled(engine, published=2, delivered=1, dropped=1)  # the one sent before validation was dropped
 
 
 def test_manual_validation_window_is_5_minutes(engine, rx, sandbox):
@@ -334,6 +365,7 @@ def test_worker_delivers_when_the_clock_is_advanced(engine, rx, sandbox):
     assert rx.wait_for(1, timeout=10)
     assert _wait(lambda: engine.deliveries(event_id=ev["id"])[0]["state"] == "delivered")
     assert [a["status"] for a in engine.log(event_id=ev["id"])] == [500, 200]
+    reconciled(engine, published=1, delivered=1, pending=0)
 
 
 def _wait(condition, timeout: float = 10.0) -> bool:
@@ -371,6 +403,7 @@ def test_azure_function_destination_waits_for_a_local_function(engine, rx, sandb
     sandbox.clock.advance(minutes=1)
     engine.pump()
     assert [e.id for e in rx.received] == [ev["id"]]
+    reconciled(engine, published=1, delivered=1)
 
 
 def test_subscription_deleted_event_after_forget(engine, rx):
@@ -398,5 +431,6 @@ def test_dead_letter_delay_like_azure(engine, rx, sandbox):
         (entry,) = engine.deliveries(event_id=ev["id"])
         assert entry["state"] == "dead_lettered" and entry["reason"] == "UndeliverableDueToHttpBadRequest"
         assert engine.dead_letters(sub["id"])[0]["deliveryAttempts"] == 1
+        reconciled(engine, published=1, dead_lettered=1, pending=0)
     finally:
         engine.dead_letter_delay = 0
