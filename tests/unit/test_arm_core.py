@@ -177,3 +177,11 @@ def test_reset_keeps_existing_clients_working(target):
     rm.resource_groups.create_or_update("extra", {"location": "eastus"})
     target.sandbox.reset()
     assert [g.name for g in rm.resource_groups.list()] == ["amlevents-rg"]
+
+
+def test_empty_path_segments_are_folded_as_arm_does():
+    """resources.begin_create_or_update(..., parent_resource_path="") sends '/Microsoft.Web//connections/x'."""
+    request = Request("PUT", f"https://management.azure.com/subscriptions/{SUB}/resourceGroups/rg/providers/"
+                             "Microsoft.Web//connections/x?api-version=2016-06-01")
+    assert request.path == f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Web/connections/x"
+    assert Request("GET", "https://h/azureml//x").path == "/azureml//x"  # data-plane paths are left as sent

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +50,9 @@ class Request:
         parts = urlsplit(self.url)
         self.base_url = f"{parts.scheme or 'https'}://{parts.netloc or 'management.azure.com'}"
         self.path = unquote(parts.path).rstrip("/") or "/"
+        if self.path.lower().startswith("/subscriptions/") and "//" in self.path:
+            # ARM folds empty segments: resources.begin_create_or_update(..., parent_resource_path="") sends them
+            self.path = re.sub(r"/{2,}", "/", self.path)
         self.query = CIDict(parse_qsl(parts.query, keep_blank_values=True))
         if not isinstance(self.headers, CIDict):
             self.headers = CIDict(self.headers)
