@@ -52,10 +52,17 @@ def js_distance(base_counts: np.ndarray, target_counts: np.ndarray) -> float:
 
 
 def ks_pvalue(d: float, n: int, m: int) -> float:
-    """Two-sided KS p-value as scipy's ks_2samp(method='asymp'), within about 2e-3.
+    """Two-sided KS p-value of the statistic d, as scipy's ks_2samp(method='asymp') computes it from d.
 
-    scipy evaluates kstwo.sf(d, round(n*m/(n+m))), which costs up to 0.4 s per column at a million
-    rows; where it is slow this uses the Kolmogorov limit with Stephens' correction instead.
+    scipy evaluates kstwo.sf(d, round(n*m/(n+m))), which costs up to 0.9 s per column at a million
+    rows; where it is slow this uses the Kolmogorov limit with Stephens' correction instead. For the same
+    d the two agree within 2e-3 (measured for 10k to 4M rows a side).
+    The d that detect() passes is read off the baseline sketch: exact when the baseline has at most `grid`
+    rows, otherwise up to about 1/sqrt(n * grid) off (measured with grid 4096 against scipy on
+    make_drift_data: up to 1.7e-4 at 5k-10k rows, 6e-5 at 100k, 2e-5 at 1M). The p-value is steep in d, so
+    it is then up to about 0.02 off scipy's where p is large (0.3-0.9), and up to 0.003 where p is
+    between 0.01 and 0.1, around the usual 0.05 threshold. profile(grid=16384) cuts that to about 0.005
+    at 1M rows, for a profile about 2.3 times as large (7 MB for 1M rows x 25 columns).
     """
     if d <= 0:
         return 1.0
@@ -76,11 +83,10 @@ def score_numeric(p: NumericProfile, x: np.ndarray) -> tuple[dict, dict]:
     s = s[:m]
     n = p.n
     v = p.values
-    # KS: sup |F_b - F_t| checked on both sides of every sketch point; F_b moves < 1/G between points.
-    d = max(
-        float(np.max(np.abs(p.upto / n - np.searchsorted(s, v, "right") / m))),
-        float(np.max(np.abs(p.below / n - np.searchsorted(s, v, "left") / m))),
-    )
+    # KS: sup |F_b - F_t| on both sides of every sketch point, then inside the cells that could hold more.
+    right, left = np.searchsorted(s, v, "right"), np.searchsorted(s, v, "left")
+    d = max(float(np.max(np.abs(p.upto / n - right / m))), float(np.max(np.abs(p.below / n - left / m))))
+    d = _ks_inside_cells(p, s, right, left, d)
     # Sturges equal-width bins over the combined range (Azure ML v2's recipe) for JS and PSI.
     lo, hi = min(p.min, float(s[0])), max(p.max, float(s[-1]))
     k = sturges_bins(min(n, m))
@@ -112,6 +118,42 @@ def score_numeric(p: NumericProfile, x: np.ndarray) -> tuple[dict, dict]:
         "n_target": m_all,
     }
     return row, plot
+
+
+def _ks_inside_cells(p: NumericProfile, s: np.ndarray, right: np.ndarray, left: np.ndarray, d: float,
+                     batch: int = 16) -> float:
+    """Raise the KS statistic d to the largest gap found at target values inside sketch cells.
+
+    Between two sketch points the baseline CDF is only known to lie between its values there, so the gap
+    read at the points alone came out up to 2e-4 low (a KS p-value up to 0.025 off). A cell can only
+    beat d if its bound (baseline CDF at one end against the target CDF at the other) does; those cells,
+    largest bound first, are read at each target value inside them, with the baseline CDF interpolated
+    linearly across the cell. The result stays between the value at the points and the bound; it is off
+    by about the square root of the baseline values in a cell (over 1/n at most, either way, in a cell
+    of a few values), instead of always low. Cells with no baseline or no target values inside cannot
+    beat the points, so a profile that holds every baseline value (at most `grid` rows) stays exact.
+    Costs about 1 ms per column at 1M rows.
+    """
+    n, m, v = p.n, len(s), p.values
+    j0, j1 = right[:-1], left[1:]  # target values strictly inside cell k: s[j0[k]:j1[k]]
+    lo, hi = p.upto[:-1] / n, p.below[1:] / n  # baseline CDF just after v[k] and just before v[k+1]
+    bound = np.maximum(hi - j0 / m, j1 / m - lo)
+    open_cells = np.flatnonzero((j1 > j0) & (hi > lo) & (bound > d))
+    if not open_cells.size:
+        return d
+    open_cells = open_cells[np.argsort(-bound[open_cells], kind="stable")]
+    for start in range(0, len(open_cells), batch):
+        cells = open_cells[start:start + batch]
+        cells = cells[bound[cells] > d]
+        if not cells.size:
+            break  # sorted by bound: no later cell can beat d either
+        counts = j1[cells] - j0[cells]
+        j = np.arange(int(counts.sum())) + np.repeat(j0[cells] - np.cumsum(counts) + counts, counts)
+        k = np.repeat(cells, counts)
+        t = (s[j] - v[k]) / (v[k + 1] - v[k])
+        fb = lo[k] + (hi[k] - lo[k]) * t  # interpolated baseline CDF at each target value
+        d = max(d, float(np.max(np.maximum(np.abs(fb - j / m), np.abs(fb - (j + 1) / m)))))
+    return d
 
 
 def _wasserstein(p: NumericProfile, s: np.ndarray) -> float:
