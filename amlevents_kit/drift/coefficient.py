@@ -10,7 +10,7 @@ from threadpoolctl import threadpool_limits
 
 from .errors import DriftError
 
-MIN_ROWS = 10
+MIN_ROWS = 50  # Azure ML v1 dataset monitors needed at least 50 rows (spec drift.md 2.1)
 
 
 def drift_coefficient(
@@ -25,8 +25,8 @@ def drift_coefficient(
     n = min(len(base), len(target))
     if n < MIN_ROWS:
         raise DriftError(
-            f"the drift coefficient needs at least {MIN_ROWS} rows on each side, got {len(base)} baseline "
-            f"and {len(target)} target rows"
+            f"the drift coefficient needs at least {MIN_ROWS} rows on each side, as Azure ML v1 monitors did; "
+            f"got {len(base)} baseline and {len(target)} target rows"
         )
     rng = np.random.default_rng(random_state)
     if len(base) > n:

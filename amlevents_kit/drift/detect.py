@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import html
+import warnings
 from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
 
-from .coefficient import drift_coefficient
-from .errors import DriftError, fraction, names, seed, whole_number
+from .coefficient import MIN_ROWS, drift_coefficient
+from .errors import DriftError, DriftWarning, fraction, names, seed, whole_number
 from .profile import Profile, as_float32, check_frame, numeric_values, profile
 from .stats import score_categorical, score_numeric
 
@@ -92,6 +93,10 @@ def detect(
     choice = _resolve(prof, metric, threshold)
 
     m = len(target)
+    if min(m, prof.n_rows) < MIN_ROWS:
+        warnings.warn(f"{_few_rows(prof.n_rows, m)}: the per-feature statistics are mostly noise, and the "
+                      "drift coefficient (every DatasetDriftDetected event carries it) cannot be computed",
+                      DriftWarning, stacklevel=2)
     rng = np.random.default_rng(random_state)
     rows = np.sort(rng.choice(m, size=subsample, replace=False)) if subsample < m else np.arange(m)
     target_sample = np.empty((len(rows), len(prof.columns)), dtype=np.float32)
@@ -216,6 +221,12 @@ class DriftResult:
         """Azure ML v1's DriftCoefficient (classifier MCC, 0..1); trained on first use, then cached."""
         if self._coefficient is None:
             base, target, categorical = self._samples
+            if min(len(base), len(target)) < MIN_ROWS <= min(self.n_baseline, self.n_target):
+                raise DriftError(
+                    f"the drift coefficient needs at least {MIN_ROWS} rows on each side, but only {len(base)} "
+                    f"baseline and {len(target)} target rows were kept for it: raise detect(subsample=...) or "
+                    f"profile(sample_rows=...) to {MIN_ROWS} or more"
+                )
             self._coefficient = drift_coefficient(base, target, categorical, random_state=self._random_state)
         return self._coefficient
 
@@ -248,7 +259,10 @@ class DriftResult:
             why = f"{k} of {total} features drifted = {self.drifted_share:.0%}, rule: share >= {self.share:.0%}"
         else:
             why = f"drift coefficient {self.drift_coefficient:.3f}, rule: > {self.coefficient_threshold}"
-        return f"{'Drift' if self.drifted else 'No drift'}: {why}"
+        caveat = ""
+        if min(self.n_baseline, self.n_target) < MIN_ROWS:
+            caveat = f" (unreliable: {_few_rows(self.n_baseline, self.n_target)})"
+        return f"{'Drift' if self.drifted else 'No drift'}: {why}{caveat}"
 
     def plot(self, ax=None):
         """Bar chart of each feature's metric against its threshold; returns the matplotlib Figure."""
@@ -312,6 +326,13 @@ class DriftResult:
             f"baseline {self.n_baseline:,} rows{named}, "
             f"target {self.n_target:,} rows; drift coefficient: {coef}{notes}</p>{styled.to_html()}</div>"
         )
+
+
+def _few_rows(n_baseline: int, n_target: int) -> str:
+    """'the target has 1 row (baseline 6,000); Azure ML v1 monitors needed at least 50 on each side'."""
+    sides = [f"the {side} has {n:,} row{'s' if n != 1 else ''}"
+             for side, n in (("baseline", n_baseline), ("target", n_target)) if n < MIN_ROWS]
+    return f"{' and '.join(sides)}; Azure ML v1 monitors needed at least {MIN_ROWS} on each side"
 
 
 def _severity(table: pd.DataFrame) -> pd.Series:

@@ -12,6 +12,8 @@ from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 
 from amlevents_kit.drift import DriftError, Profile, detect, make_drift_data, profile
 
+# Tiny frames on purpose here: the fewer-than-50-rows warning is tested in test_drift_errors.py.
+pytestmark = pytest.mark.filterwarnings("ignore:the (baseline|target) has:amlevents_kit.drift.DriftWarning")
 N = 6000  # above the 4096-cell sketch, so the approximate path is what gets checked
 ALL_SHIFTS = [f"n{i:02d}" for i in range(20)] + [f"c{j}" for j in range(5)]
 

@@ -1,13 +1,16 @@
 """Bad input to the drift module gets a DriftError that names the column and what is allowed."""
 
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from amlevents_kit.drift import DriftError, detect, profile
+from amlevents_kit.drift import DriftError, DriftWarning, detect, profile
 
+# Tiny frames on purpose here: the fewer-than-50-rows warning is tested in test_drift_errors.py.
+pytestmark = pytest.mark.filterwarnings("ignore:the (baseline|target) has:amlevents_kit.drift.DriftWarning")
 BASE = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "c": ["a", "b", "a", "b"]})
 # Four rows: Azure ML v1's typing would leave text column 'c' out (2 distinct values are 50% of the rows),
 # so these tests name it categorical.
@@ -150,10 +153,34 @@ def test_bad_options(kwargs, message):
         detect(profile(BASE, categorical=["c"]), BASE, **kwargs)
 
 
-def test_coefficient_needs_rows():
-    res = detect(profile(BASE, categorical=["c"]), BASE)
-    with pytest.raises(DriftError, match="at least 10 rows on each side"):
+def test_coefficient_needs_50_rows_a_side_as_azure_v1_monitors():
+    from amlevents_kit.drift import make_drift_data
+
+    baseline, target = make_drift_data(200, n_numeric=3, n_categorical=0)
+    prof = profile(baseline)
+    with pytest.warns(DriftWarning, match="the target has 49 rows; Azure ML v1 monitors needed at least 50"):
+        res = detect(prof, target.iloc[:49])
+    with pytest.raises(DriftError, match="needs at least 50 rows on each side, as Azure ML v1 monitors did; "
+                                         "got 200 baseline and 49 target rows"):
         res.drift_coefficient
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DriftWarning)
+        assert 0 <= detect(prof, target.iloc[:50]).drift_coefficient <= 1
+    with pytest.raises(DriftError, match=r"only 30 baseline and 30 target rows were kept for it: raise "
+                                         r"detect\(subsample=...\)"):
+        detect(prof, target, subsample=30).drift_coefficient
+
+
+def test_a_one_row_target_gets_a_warning_and_a_qualified_verdict():
+    from amlevents_kit.drift import make_drift_data
+
+    baseline, target = make_drift_data(2000)
+    with pytest.warns(DriftWarning, match="the target has 1 row; .* the per-feature statistics are mostly noise"):
+        res = detect(profile(baseline), target.iloc[:1])
+    assert res.verdict().endswith("(unreliable: the target has 1 row; Azure ML v1 monitors needed at least 50 "
+                                  "on each side)")
+    with pytest.warns(DriftWarning, match="the baseline has 4 rows and the target has 4 rows"):
+        detect(profile(BASE, categorical=["c"]), BASE)
 
 
 def test_loading_something_else(tmp_path):

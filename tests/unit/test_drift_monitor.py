@@ -9,7 +9,7 @@ from azure.mgmt.eventgrid import EventGridManagementClient
 from azure.mgmt.eventgrid.models import EventSubscription, EventSubscriptionFilter, WebHookEventSubscriptionDestination
 
 from amlevents_kit import events
-from amlevents_kit.drift import DriftError, DriftMonitor, create_drift_topic, profile
+from amlevents_kit.drift import DriftError, DriftMonitor, DriftWarning, create_drift_topic, profile
 from amlevents_kit.providers import ensure_providers
 from amlevents_kit.receiver import Receiver
 from amlevents_kit.retrain import sample_batch
@@ -89,6 +89,15 @@ def test_bad_arguments_name_the_field(target):
         DriftMonitor(target, "m", baseline=BASE).run(SHIFTED, target_dataset_id="")
     with pytest.raises(DriftError, match="target lacks baseline columns"):
         DriftMonitor(target, "m", baseline=BASE).run(SHIFTED.drop(columns=["plan"]), target_dataset_id="t")
+
+
+def test_a_monitor_refuses_a_batch_of_fewer_than_50_rows(target):
+    ensure_providers(target, quiet=True)
+    monitor = DriftMonitor(target, "small-batch", baseline=BASE)
+    with pytest.warns(DriftWarning, match="the target has 10 rows"), \
+            pytest.raises(DriftError, match="needs at least 50 rows on each side, as Azure ML v1 monitors did"):
+        monitor.run(SHIFTED.iloc[:10], target_dataset_id="t")
+    assert monitor.runs == [] and _ml_events(target) == []          # no run recorded, no event raised
 
 
 def test_an_azure_target_needs_a_custom_topic():
