@@ -89,3 +89,50 @@ def test_raise_event_runs_a_monitor_on_the_workspace(target):
     assert raised == form.run_result.event
     assert raised["data"]["dataDriftName"] == "form-drift"
     assert (raised["data"]["baseDatasetId"], raised["data"]["targetDatasetId"]) == ("training", "november")
+
+
+def test_share_and_coefficient_rules_have_their_own_fields():
+    form = DriftForm(FRAMES)
+    assert form.share.layout.display == "none" and form.coefficient_threshold.layout.display == "none"
+    form.rule.value = "share"
+    assert form.share.layout.display is None and form.coefficient_threshold.layout.display == "none"
+    form.run_button.click()                                 # 3 of 6 drifted: 50% >= the default 50%
+    assert _text(form.out).startswith("Drift: 3 of 6 features drifted = 50%, rule: share >= 50%")
+    form.share.value = 0.6
+    form.run_button.click()
+    assert form.result.share == 0.6 and _text(form.out).startswith("No drift: 3 of 6 features drifted = 50%")
+    form.rule.value = "coefficient"
+    assert form.coefficient_threshold.layout.display is None and form.share.layout.display == "none"
+    form.coefficient_threshold.value = 0.99
+    form.run_button.click()
+    assert form.result.coefficient_threshold == 0.99 and not form.result.drifted
+    assert "rule: > 0.99" in _text(form.out)
+
+
+def test_an_error_while_publishing_shows_in_the_form(target, monkeypatch):
+    from azure.core.exceptions import HttpResponseError
+
+    from amlevents_kit.drift import DriftMonitor
+
+    def refuse(self, data):
+        raise HttpResponseError(message="(Unauthorized) the topic key was rejected")
+
+    monkeypatch.setattr(DriftMonitor, "_publish", refuse)
+    ensure_providers(target, quiet=True)
+    form = DriftForm(FRAMES, target=target, monitor_name="form-refused")
+    form.raise_event.value = True
+    form.run_button.click()                                 # a button callback: nothing may escape to the log
+    assert _text(form.out) == "Failed: HttpResponseError: (Unauthorized) the topic key was rejected\n"
+    assert isinstance(form.error, HttpResponseError) and form.result is None and form.plots.outputs == ()
+
+
+def test_drift_warnings_show_in_the_form():
+    small = {"training": FRAMES["training"], "ten rows": FRAMES["november"].iloc[:10]}
+    form = DriftForm(small)
+    form.run_button.click()
+    text = _text(form.out)
+    assert "(unreliable: the target has 10 rows" in text.splitlines()[0]
+    assert "\nWarning: the target has 10 rows; Azure ML v1 monitors needed at least 50 on each side" in text
+    form.rule.value = "coefficient"
+    form.run_button.click()
+    assert _text(form.out).startswith("Cannot run: the drift coefficient needs at least 50 rows on each side")
