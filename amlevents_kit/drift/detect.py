@@ -61,7 +61,8 @@ def detect(
     threshold: number or dict by kind or feature name; default 0.1 for distances (Azure ML v2),
         0.2 for PSI, 0.05 for p-values. A distance drifts above it, a p-value below it. A single number
         applies to the kinds the chosen metric covers (metric='ks' -> numeric features only; the
-        categorical ones keep their own metric's default); with no metric it applies to both kinds.
+        categorical ones keep their own metric's default); with a metric dict, to the kinds it names;
+        with no metric, to both kinds.
     features: compare only these profiled columns (default: all of them). With a baseline DataFrame they
         are profiled on the spot and kept whatever Azure ML v1's column typing says (see profile()).
     rule: dataset verdict — 'any' feature drifted (Azure ML v2), a 'share' of features >= share
