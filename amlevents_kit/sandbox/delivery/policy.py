@@ -2,7 +2,9 @@
 
 Facts from spec/eventgrid.md §4 (AD-RETRY 2023-03 and the newest learn excerpt): success is 200-204;
 the retry schedule is 10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h, then every 12 h;
-400/401/403/413 (webhooks) and 400/403/413 (Azure resources) are never retried; an event is
+400/401/403/413 (webhooks) and 400/403/413 (Azure resources) are never retried; an Azure resource's
+401 waits at least 5 minutes (AD-RETRY's per-code table: "retry after 5 minutes or more for Azure
+Resources endpoints"), as a 404 does; an event is
 dead-lettered (or dropped without a dead-letter destination) when it runs out of attempts or of
 time-to-live, whichever comes first, and the TTL is checked when the next attempt is due.
 """
@@ -24,6 +26,8 @@ from ...events.types import CLOUDEVENT_SCHEMA, EVENTGRID_SCHEMA, SUBSCRIPTION_DE
 RETRY_SCHEDULE: tuple[float, ...] = (10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600)
 #: Some failures wait at least this long before the next attempt (AD-RETRY per-code table).
 MIN_DELAY_BY_STATUS = {404: 300, 408: 120, 503: 30}
+#: ... and for Azure-resource destinations (AzureFunction, queues) also a 401, which a webhook never retries.
+MIN_DELAY_BY_STATUS_AZURE_RESOURCE = {**MIN_DELAY_BY_STATUS, 401: 300}
 #: A function destination that does not answer waits 10 minutes (its probation time, AD-RETRY).
 MIN_DELAY_INVALID_FUNCTION = 600
 #: Configuration-type errors Event Grid does not retry (dead-letter at once, else drop).
@@ -55,11 +59,12 @@ _NEVER_RETRIED_REASON = {400: "UndeliverableDueToHttpBadRequest",
                          413: "UndeliverableDueToHttpPayloadTooLarge"}
 
 
-def retry_delay(attempts_made: int, status: int | None = None) -> float:
-    """Seconds to wait after the ``attempts_made``-th failed attempt (1-based)."""
+def retry_delay(attempts_made: int, status: int | None = None, destination_type: str = "WebHook") -> float:
+    """Seconds to wait after the ``attempts_made``-th failed attempt (1-based), for a destination type."""
     index = max(attempts_made, 1) - 1
     delay = RETRY_SCHEDULE[index] if index < len(RETRY_SCHEDULE) else RETRY_SCHEDULE[-1]
-    return max(delay, MIN_DELAY_BY_STATUS.get(status or 0, 0))
+    minimum = MIN_DELAY_BY_STATUS if destination_type == "WebHook" else MIN_DELAY_BY_STATUS_AZURE_RESOURCE
+    return max(delay, minimum.get(status or 0, 0))
 
 
 def is_success(status: int | None) -> bool:
@@ -113,7 +118,7 @@ def decide(settings: "Settings", attempts_made: int, status: int | None, error: 
         return Decision("give_up", reason=_NEVER_RETRIED_REASON[status])
     if attempts_made >= settings.max_attempts:
         return Decision("give_up", reason=MAX_ATTEMPTS_EXCEEDED)
-    delay = retry_delay(attempts_made, status if error is None else None)
+    delay = retry_delay(attempts_made, status if error is None else None, settings.destination_type)
     if error == "function":
         delay = max(delay, MIN_DELAY_INVALID_FUNCTION)
     return Decision("retry", at=now + delay)
