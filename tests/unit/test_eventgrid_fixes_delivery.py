@@ -1,6 +1,7 @@
 """Review fixes in the delivery engine, through the real EventGridManagementClient.
 
 - An Azure-resource destination's 401 waits at least 5 minutes (a webhook's is never retried).
+- A delivery taken back after a crash counts the interrupted attempt.
 """
 
 from __future__ import annotations
@@ -82,3 +83,28 @@ def test_an_azure_function_answering_401_is_tried_again_after_5_minutes(target, 
     advance(target, engine, 10)
     assert [e.id for e in receiver.received] == [event["id"]]
     assert [a["status"] for a in engine.log(event_id=event["id"])] == [401, 200]
+
+
+# -- 8. a delivery taken back after a crash counts the interrupted attempt ------------------------------------
+
+def dead_owner() -> str:
+    """A lease owner on this machine whose process has exited."""
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    return f"{socket.gethostname()}:{int(proc.stdout)}:dead0000"
+
+
+def test_the_resend_after_a_crash_is_a_later_attempt_with_a_higher_delivery_count(target, eg, engine, receiver):
+    eg.event_subscriptions.begin_create_or_update(target.workspace_id, "crash", webhook(receiver.url)).result()
+    engine.stop()  # no background worker: this test plays the engine that died
+    event = fire(target)
+    items, _ = engine.outbox.claim(dead_owner(), target.sandbox.clock.now(), 60, 10)
+    assert [i.event_id for i in items] == [event["id"]]
+    assert engine.outbox.recover(engine.owner, target.sandbox.clock.now()) == 1
+    engine.pump()
+    log = engine.log(event_id=event["id"])
+    assert [(a["attempt"], a["outcome"]) for a in log] == [(1, "Interrupted"), (2, "Delivered")]
+    (delivery,) = receiver.notifications()
+    assert delivery.headers["aeg-delivery-count"] == "1"  # the attempts made before this one
+    assert entry(engine, event)["delivery_attempts"] == 2
+    assert engine.stats()["duplicates"] == 1

@@ -253,7 +253,11 @@ class Outbox:
                            (owner,))
 
     def recover(self, own: str, now: float) -> int:
-        """Give back rows leased by a dead process or whose lease ran out; log the interrupted attempt."""
+        """Give back rows leased by a dead process or whose lease ran out; log the interrupted attempt.
+
+        The interrupted attempt counts: ``attempts`` goes up by one, so the resend is logged as the next
+        attempt and carries a higher ``aeg-delivery-count`` (the endpoint may have seen the first one).
+        """
         wall = time.time()
         owners = [r[0] for r in self.store.execute(
             "SELECT DISTINCT lease_owner FROM delivery_items WHERE lease_owner IS NOT NULL").fetchall()]
@@ -273,8 +277,9 @@ class Outbox:
                 [(r[0], r[1] + 1, now, "the engine holding this delivery stopped before recording its result; "
                   "the endpoint may have received it (at-least-once: it is sent again)")
                  for r in rows if r[2] == "pending"])
-            db.executemany("UPDATE delivery_items SET lease_owner = NULL, lease_until = NULL, next_at = MIN(next_at, ?) "
-                           "WHERE id = ?", [(now, r[0]) for r in rows])
+            db.executemany("UPDATE delivery_items SET lease_owner = NULL, lease_until = NULL, next_at = MIN(next_at, ?), "
+                           "attempts = attempts + (CASE WHEN state = 'pending' THEN 1 ELSE 0 END) WHERE id = ?",
+                           [(now, r[0]) for r in rows])
         return len(rows)
 
     def forget(self, subscription_id: str, now: float, reason: str) -> int:
