@@ -1,5 +1,7 @@
 """Review fixes in the delivery engine, through the real EventGridManagementClient.
 
+- Waiting deliveries follow the subscription as it is now: its endpoint, retry policy and validation,
+  and end as dropped when the subscription is gone.
 - An Azure-resource destination's 401 waits at least 5 minutes (a webhook's is never retried).
 - A delivery taken back after a crash counts the interrupted attempt.
 """
@@ -21,6 +23,7 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 from amlevents_kit import events
 from amlevents_kit.receiver import Receiver
 from amlevents_kit.sandbox.delivery import policy
+from amlevents_kit.sandbox.delivery.engine import HELD_REASON
 
 
 @pytest.fixture
@@ -53,6 +56,94 @@ def advance(target, engine, seconds: float) -> None:
 def entry(engine, event: dict) -> dict:
     (found,) = engine.deliveries(event_id=event["id"])
     return found
+
+
+# -- 1. waiting deliveries follow the subscription as it is now --------------------------------------------
+
+def test_a_retry_goes_to_the_endpoint_the_subscription_has_now(target, eg, engine, receiver, second):
+    eg.event_subscriptions.begin_create_or_update(target.workspace_id, "moved", webhook(receiver.url)).result()
+    receiver.fail_with(500)
+    event = fire(target)
+    engine.pump()
+    assert len(receiver.notifications()) == 1
+    eg.event_subscriptions.begin_create_or_update(target.workspace_id, "moved", webhook(second.url)).result()
+    advance(target, engine, 10)
+    assert len(receiver.notifications()) == 1, "the old endpoint was called again"
+    assert [e.id for e in second.received] == [event["id"]]
+    assert [a["attempt"] for a in engine.log(event_id=event["id"])] == [1, 2]
+
+
+def test_a_retry_follows_the_retry_policy_the_subscription_has_now(target, eg, engine, receiver):
+    eg.event_subscriptions.begin_create_or_update(target.workspace_id, "policy", webhook(receiver.url)).result()
+    receiver.fail_with(500)
+    event = fire(target)
+    engine.pump()
+    eg.event_subscriptions.begin_update(target.workspace_id, "policy", EventSubscriptionUpdateParameters(
+        retry_policy=RetryPolicy(max_delivery_attempts=2, event_time_to_live_in_minutes=1440))).result()
+    advance(target, engine, 10)
+    found = entry(engine, event)
+    assert (found["state"], found["delivery_attempts"], found["reason"]) == ("dropped", 2, policy.MAX_ATTEMPTS_EXCEEDED)
+    advance(target, engine, 3600)
+    assert len(receiver.notifications()) == 2
+
+
+def test_a_retry_waits_while_the_new_endpoint_is_validated_then_goes_there(target, eg, engine, receiver):
+    manual = Receiver(auto_validate=False).start()
+    try:
+        eg.event_subscriptions.begin_create_or_update(target.workspace_id, "manual", webhook(receiver.url)).result()
+        receiver.fail_with(500)
+        event = fire(target)
+        engine.pump()
+        moved = eg.event_subscriptions.begin_create_or_update(target.workspace_id, "manual",
+                                                              webhook(manual.url)).result()
+        assert moved.provisioning_state == "AwaitingManualAction"
+        advance(target, engine, 10)
+        found = entry(engine, event)
+        assert (found["state"], found["delivery_attempts"], found["reason"]) == ("pending", 1, HELD_REASON)
+        assert manual.notifications() == [] and len(receiver.notifications()) == 1
+        (validation,) = [d for d in manual.deliveries if d.kind == "SubscriptionValidation"]
+        assert target.sandbox.handle("GET", validation.events[0].data.validation_url, {}, b"")[0] == 200
+        engine.pump()  # validated: the waiting delivery goes at once, to the new endpoint
+        assert [e.id for e in manual.received] == [event["id"]]
+        found = entry(engine, event)
+        assert (found["state"], found["delivery_attempts"], found["reason"]) == ("delivered", 2, None)
+    finally:
+        manual.stop()
+
+
+def test_a_retry_is_dropped_when_the_new_endpoint_fails_the_handshake(target, eg, engine, receiver):
+    eg.event_subscriptions.begin_create_or_update(target.workspace_id, "broken", webhook(receiver.url)).result()
+    receiver.fail_with(500)
+    event = fire(target)
+    engine.pump()
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/api/events"
+    with pytest.raises(HttpResponseError, match="Webhook validation handshake failed"):
+        eg.event_subscriptions.begin_create_or_update(target.workspace_id, "broken", webhook(closed)).result()
+    advance(target, engine, 10)
+    found = entry(engine, event)
+    assert found["state"] == "dropped" and found["reason"].startswith("EndpointNotValidated"), found["reason"]
+    assert len(receiver.notifications()) == 1
+
+
+def test_a_retry_for_a_subscription_deleted_with_its_resource_group_is_dropped(target, eg, engine, receiver):
+    rm = target.client(ResourceManagementClient)
+    rm.resource_groups.create_or_update("lesson-temp-rg", {"location": target.location})
+    group = f"/subscriptions/{target.subscription_id}/resourceGroups/lesson-temp-rg"
+    eg.event_subscriptions.begin_create_or_update(group, "on-group", webhook(receiver.url)).result()
+    receiver.fail_with(500)
+    event = events.build_event("Microsoft.Resources.ResourceWriteSuccess", topic=group, subject="/whatever",
+                               data={"operationName": "Microsoft.Storage/storageAccounts/write"})
+    target.sandbox.publish([event])
+    engine.pump()
+    assert len(receiver.notifications()) == 1
+    rm.resource_groups.begin_delete("lesson-temp-rg").result()
+    advance(target, engine, 10)
+    found = entry(engine, event)
+    assert found["state"] == "dropped" and found["reason"].startswith("subscription deleted"), found["reason"]
+    assert len(receiver.notifications()) == 1
+    assert engine.stats()["pending"] == 0
 
 
 # -- 6. an Azure resource's 401 waits 5 minutes --------------------------------------------------------------

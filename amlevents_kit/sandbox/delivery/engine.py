@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from ... import events as _events
-from ...events.types import CLOUDEVENT_SCHEMA
+from ...events.types import CLOUDEVENT_SCHEMA, SUBSCRIPTION_DELETED
 from ..arm.errors import ArmError
 from ..arm.http import Request, Response
 from . import policy
@@ -34,6 +34,14 @@ if TYPE_CHECKING:
     from ..app import Sandbox
 
 log = logging.getLogger("amlevents_kit.sandbox.delivery")
+
+DELETED_REASON = "subscription deleted"
+#: Provisioning states in which a subscription's deliveries wait (its endpoint is being validated).
+WAITING_STATES = ("Creating", "Updating", "AwaitingManualAction")
+#: The reason a waiting delivery carries, and how often it looks again (it is woken at once when the
+#: subscription settles, by ``subscription_changed``).
+HELD_REASON = "AwaitingValidation: the event subscription's endpoint is being validated; delivery waits for it"
+HOLD_SECONDS = 10.0
 
 #: The origin Event Grid names in the CloudEvents abuse-protection handshake (spec §5.2, inferred).
 WEBHOOK_ORIGIN = "eventgrid.azure.net"
@@ -78,7 +86,8 @@ class DeliveryEngine:
         self._inflight_by_sub: dict[str, int] = {}
         self._done: collections.deque = collections.deque()
         self._idle = threading.Condition()
-        self._settings: dict[str, tuple[str, Settings | None]] = {}
+        #: subscription id -> (the body text read, its Settings, provisioningState or None)
+        self._settings: dict[str, tuple[str, Settings | None, str | None]] = {}
         self._remembered: dict[str, str] = {}
         self._last_housekeeping = 0.0
         self._lock = threading.Lock()
@@ -158,7 +167,9 @@ class DeliveryEngine:
                 reason = self._refusal(settings)
                 text = json.dumps(body, sort_keys=True)
                 if self._remembered.get(settings.id.lower()) != text:  # write the body only when it changed
-                    bodies.append((settings.id, text, now))
+                    # An ARM resource in the store is "live": each attempt reads it afresh, so an update
+                    # of its endpoint or retry policy (or its deletion) applies to events already waiting.
+                    bodies.append((settings.id, text, now, self._is_resource(settings.id)))
             except SettingsError as exc:
                 reason = f"InvalidSubscription: {exc}"
             state = "pending" if reason is None else "dropped"
@@ -169,11 +180,24 @@ class DeliveryEngine:
                 rows.append((sub_id, event_id, json.dumps(event), state, now, reason))
         if rows:
             self.outbox.add(rows, bodies)
-            for sid, text, _ in bodies:
+            for sid, text, _, _ in bodies:
                 self._remembered[sid.lower()] = text
                 self._settings.pop(sid.lower(), None)
             self._poke()
         return len(rows)
+
+    def subscription_changed(self, subscription_id: str) -> int:
+        """Microsoft.EventGrid wrote the subscription (created, updated, validated, failed): forget what was
+        read of it, and wake the deliveries that were waiting for its validation. Returns how many."""
+        self._settings.pop(subscription_id.lower(), None)
+        n = self.outbox.wake(subscription_id, self.clock.now(), HELD_REASON)
+        if n:
+            self._poke()
+        return n
+
+    def _is_resource(self, subscription_id: str) -> bool:
+        return self.sandbox.store.execute("SELECT 1 FROM resources WHERE id = ?",
+                                          (subscription_id.lower(),)).fetchone() is not None
 
     def forget(self, subscription_id: str) -> int:
         """The subscription is deleted: its pending deliveries end as dropped ("subscription deleted").
@@ -181,7 +205,7 @@ class DeliveryEngine:
         Its validation is kept, so a SubscriptionDeletedEvent submitted afterwards still reaches the endpoint
         (sent with ``aeg-event-type: SubscriptionDeletion``).
         """
-        n = self.outbox.forget(subscription_id, self.clock.now(), "subscription deleted")
+        n = self.outbox.forget(subscription_id, self.clock.now(), DELETED_REASON)
         self._settings.pop(subscription_id.lower(), None)
         return n
 
@@ -337,11 +361,19 @@ class DeliveryEngine:
         for item in items:
             by_sub.setdefault(item.subscription_id, []).append(item)
         for sub_id, group in by_sub.items():
-            s = self._subscription(sub_id)
+            s, state, refusal = self._current(sub_id)
+            if refusal is not None and s is None and refusal.startswith(DELETED_REASON):
+                # a SubscriptionDeletedEvent still goes out (with the body it was submitted with)
+                farewell = [i for i in group if i.state == "pending" and _type_of(i.event) == SUBSCRIPTION_DELETED]
+                for item in group:
+                    if item not in farewell:
+                        updates.append({"id": item.id, "state": "dropped", "finished_at": now, "reason": refusal})
+                group = farewell
+                s, state, refusal = self._submitted(sub_id), None, None
             if s is None:
                 for item in group:
                     updates.append({"id": item.id, "state": "dropped", "finished_at": now,
-                                    "reason": "the subscription's body is unknown to the delivery engine"})
+                                    "reason": refusal or "the subscription's body is unknown to the delivery engine"})
                 continue
             ready = []
             for item in group:
@@ -349,6 +381,10 @@ class DeliveryEngine:
                     self._give_up(s, item, item.reason or policy.MAX_ATTEMPTS_EXCEEDED, now, updates, {})
                 elif policy.expired(s, item.publish_time, now):
                     self._give_up(s, item, policy.TTL_EXCEEDED, now, updates, {})
+                elif refusal is not None:  # the endpoint is no longer (or not yet) one Event Grid may call
+                    updates.append({"id": item.id, "state": "dropped", "finished_at": now, "reason": refusal})
+                elif state in WAITING_STATES:  # being validated: wait, without using an attempt
+                    updates.append({"id": item.id, "next_at": now + HOLD_SECONDS, "reason": HELD_REASON})
                 else:
                     ready.append(item)
             if not ready:
@@ -360,7 +396,7 @@ class DeliveryEngine:
                     attempts.append((item.id, item.attempts + 1, now, None, "Delivered", 0.0, None, None))
                     updates.append({"id": item.id, "state": "delivered", "attempts": item.attempts + 1,
                                     "last_outcome": "Delivered", "last_attempt_time": now, "finished_at": now,
-                                    "location": f"{s.destination_type}:{s.queue_name}"})
+                                    "location": f"{s.destination_type}:{s.queue_name}", "reason": None})
                 continue
             url = self._endpoint(s)
             sizes = [policy.event_size(e) for e in converted]
@@ -416,6 +452,8 @@ class DeliveryEngine:
                                      result.detail, batch_id))
                     last = {"attempts": made, "last_status": result.status, "last_outcome": outcome,
                             "last_attempt_time": now}
+                    if item.reason == HELD_REASON:  # it waited for a validation once: that is over
+                        last["reason"] = None
                     decision = policy.decide(s, made, result.status, result.error, now, item.publish_time)
                     if decision.kind == "delivered":
                         updates.append({"id": item.id, "state": "delivered", "finished_at": now, **last})
@@ -489,27 +527,60 @@ class DeliveryEngine:
             if name in headers:
                 properties[name] = headers[name]
         if s.destination_type == "StorageQueue":
-            body = self.outbox.subscription_body(s.id) or {}
-            dest = (body.get("properties") or {}).get("destination") or {}
-            ttl = (dest.get("properties") or {}).get("queueMessageTimeToLiveInSeconds")
-            properties["timeToLiveInSeconds"] = ttl if ttl is not None else 7 * 24 * 3600
+            properties["timeToLiveInSeconds"] = s.queue_ttl if s.queue_ttl is not None else 7 * 24 * 3600
         return (s.destination_type, s.resource_id, s.queue_name, s.id.lower(), item.id, json.dumps(event),
                 json.dumps(properties), now)
 
     # -- subscriptions, endpoints, validation --------------------------------------------------------
     def _subscription(self, sub_id: str) -> Settings | None:
-        key = self.outbox.subscription_text(sub_id)
-        if key is None:
-            return None
+        return self._current(sub_id)[0]
+
+    def _current(self, sub_id: str) -> tuple[Settings | None, str | None, str | None]:
+        """The subscription as it is now: (settings, provisioningState, why nothing may be sent or None).
+
+        A live subscription (an ARM resource in the store) is read from the store at each attempt, so its
+        current destination, retry policy and validation apply; one that is gone gives (None, None, reason).
+        Any other (a body handed to ``submit`` directly) is the body submitted.
+        """
+        row = self.sandbox.store.execute(
+            "SELECT d.live, d.body, r.body FROM delivery_subscriptions d LEFT JOIN resources r ON r.id = "
+            "d.subscription_id WHERE d.subscription_id = ?", (sub_id,)).fetchone()
+        if row is None:
+            return None, None, None
+        live, submitted, stored = row
+        if live and stored is None:
+            return None, None, (f"{DELETED_REASON}: the event subscription no longer exists (it, or the resource "
+                                "it was on, was deleted)")
+        key = stored if live else submitted
         cached = self._settings.get(sub_id)
-        if cached and cached[0] == key:
-            return cached[1]
+        if cached is None or cached[0] != key:
+            state = None
+            try:
+                body = json.loads(key)
+                s: Settings | None = policy.settings_from_body(body)
+                if live:
+                    state = str((body.get("properties") or {}).get("provisioningState") or "Succeeded")
+            except (SettingsError, ValueError):
+                s = None
+            cached = self._settings[sub_id] = (key, s, state)
+        _, s, state = cached
+        if s is None or not live:
+            return s, state, None
+        if state in WAITING_STATES:
+            return s, state, None
+        if state != "Succeeded":
+            return s, state, self._refusal(s) or (
+                f"EndpointNotValidated: the event subscription is {state}; Event Grid delivers only to "
+                "validated endpoints.")
+        return s, state, self._refusal(s)
+
+    def _submitted(self, sub_id: str) -> Settings | None:
+        """The subscription as its events were submitted (for a SubscriptionDeletedEvent after a delete)."""
+        text = self.outbox.subscription_text(sub_id)
         try:
-            s: Settings | None = policy.settings_from_body(json.loads(key))
-        except SettingsError:
-            s = None
-        self._settings[sub_id] = (key, s)
-        return s
+            return policy.settings_from_body(json.loads(text)) if text is not None else None
+        except (SettingsError, ValueError):
+            return None
 
     def _endpoint(self, s: Settings) -> str | None:
         if s.destination_type == "WebHook":
@@ -681,6 +752,10 @@ class DeliveryEngine:
     @property
     def deadletter_folder(self) -> Path:
         return self.sandbox.folder / "deadletter"
+
+
+def _type_of(event: Any) -> Any:
+    return event.get("eventType", event.get("type")) if isinstance(event, dict) else None
 
 
 def _write_json(path: Path, value: Any) -> None:

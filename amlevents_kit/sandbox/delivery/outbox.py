@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -61,7 +62,8 @@ CREATE INDEX IF NOT EXISTS delivery_attempts_interrupted ON delivery_attempts(it
 CREATE TABLE IF NOT EXISTS delivery_subscriptions (
     subscription_id TEXT PRIMARY KEY,   -- lower-cased
     body TEXT NOT NULL,                 -- the ARM body last submitted with
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    live INTEGER NOT NULL DEFAULT 0     -- 1: an ARM resource in the store, read afresh at each attempt
 );
 CREATE TABLE IF NOT EXISTS delivery_validations (
     subscription_id TEXT PRIMARY KEY,
@@ -88,6 +90,11 @@ CREATE TABLE IF NOT EXISTS delivery_functions (
     url TEXT NOT NULL
 );
 """
+
+#: Columns added after the first release, with how to fill them in an older database.
+MIGRATIONS = (
+    ("delivery_subscriptions", "live", "INTEGER NOT NULL DEFAULT 0", None),
+)
 
 ACTIVE = ("pending", "deadlettering")
 FINAL = ("delivered", "deadlettered", "dropped")
@@ -153,6 +160,21 @@ class Outbox:
         self._write = threading.Lock()
         self._rotation = 0
         store.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add the columns a database made by an older version lacks (another process may race us)."""
+        for table, column, kind, fill in MIGRATIONS:
+            columns = {r[1] for r in self.store.execute(f"PRAGMA table_info({table})").fetchall()}
+            if column in columns:
+                continue
+            try:
+                self.store.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc).lower():
+                    raise
+            if fill:
+                self.store.execute(fill)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Any]:
@@ -170,15 +192,17 @@ class Outbox:
         return json.loads(text) if text is not None else None
 
     def add(self, rows: list[tuple[str, str, str, str, float, str | None]],
-            subscriptions: list[tuple[str, str, float]] = ()) -> None:
+            subscriptions: list[tuple] = ()) -> None:
         """Insert (subscription_id, event_id, event_json, state, now, reason) rows in one transaction,
-        with the (subscription_id, body_json, now) bodies they are delivered with."""
+        with the (subscription_id, body_json, now[, live]) bodies they are delivered with."""
         with self._transaction() as db:
             if subscriptions:
                 db.executemany(
-                    "INSERT INTO delivery_subscriptions (subscription_id, body, updated) VALUES (?, ?, ?) "
-                    "ON CONFLICT(subscription_id) DO UPDATE SET body = excluded.body, updated = excluded.updated",
-                    [(sid.lower(), body, now) for sid, body, now in subscriptions])
+                    "INSERT INTO delivery_subscriptions (subscription_id, body, updated, live) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(subscription_id) DO UPDATE SET body = excluded.body, updated = excluded.updated, "
+                    "live = excluded.live",
+                    [(sub[0].lower(), sub[1], sub[2], int(bool(sub[3])) if len(sub) > 3 else 0)
+                     for sub in subscriptions])
             db.executemany(
                 "INSERT INTO delivery_items (subscription_id, event_id, event, state, publish_time, next_at, "
                 "reason, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -288,6 +312,15 @@ class Outbox:
             "lease_until = NULL WHERE subscription_id = ? AND state IN ('pending', 'deadlettering')",
             (reason, now, subscription_id.lower()))
         return cur.rowcount
+
+    def wake(self, subscription_id: str, now: float, held_reason: str) -> int:
+        """Make a subscription's deliveries held with ``held_reason`` due now (the wait is over);
+        deliveries waiting for a retry keep their time."""
+        with self._transaction() as db:
+            cur = db.execute(
+                "UPDATE delivery_items SET next_at = MIN(next_at, ?), reason = NULL WHERE subscription_id = ? "
+                "AND state = 'pending' AND reason = ?", (now, subscription_id.lower(), held_reason))
+            return cur.rowcount
 
     def enqueue_messages(self, rows: list[tuple]) -> None:
         if rows:

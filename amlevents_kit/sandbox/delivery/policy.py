@@ -145,6 +145,7 @@ class Settings:
     endpoint_url: str | None = None
     resource_id: str | None = None
     queue_name: str | None = None
+    queue_ttl: int | None = None
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     ttl_minutes: int = DEFAULT_TTL_MINUTES
     max_events_per_batch: int = 1
@@ -211,6 +212,9 @@ def settings_from_body(body: dict) -> Settings:
         s.queue_name = dprops.get("queueName") if kind == "StorageQueue" else rid.rstrip("/").rsplit("/", 1)[-1]
         if not isinstance(s.queue_name, str) or not s.queue_name:
             raise SettingsError(f"{where}.queueName: required for a StorageQueue destination (a string)")
+        if kind == "StorageQueue":
+            ttl = dprops.get("queueMessageTimeToLiveInSeconds")
+            s.queue_ttl = ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else None
     if kind in HTTP_DESTINATIONS:
         s.max_events_per_batch = _int(dprops, "maxEventsPerBatch", 1, 1, 5000, where)
         s.preferred_batch_kb = _int(dprops, "preferredBatchSizeInKilobytes", 64, 1, 1024, where)

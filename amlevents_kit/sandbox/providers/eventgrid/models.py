@@ -231,6 +231,7 @@ class EventGridBackend:
                           "message": ""},
         }
         self.store.put(where["id"], where["type"], body, parent=where["parent"])
+        self._changed(where["id"])
         for warning in warnings:
             log.warning("%s: %s", where["name"], warning)
         return body
@@ -275,7 +276,13 @@ class EventGridBackend:
             body[SANDBOX_KEY]["version"] = uuid.uuid4().hex
             self.store.put(body["id"], body["type"], body, parent=body["properties"]["topic"]
                            if body["type"] == SUBSCRIPTION_TYPE else body["id"].rsplit("/eventSubscriptions/", 1)[0])
+        self._changed(body["id"])
         return body
+
+    def _changed(self, subscription_id: str) -> None:
+        """Tell the delivery engine: deliveries waiting for this subscription's validation may go on."""
+        if "delivery" in getattr(self.sandbox, "_service_factories", {}):
+            self.delivery.subscription_changed(subscription_id)
 
     def set_provisioning_state(self, subscription_id: str, state: str) -> None:
         """The delivery engine's hook: a manual validation succeeded, or its window passed."""
