@@ -4,6 +4,7 @@
   and end as dropped when the subscription is gone.
 - An Azure-resource destination's 401 waits at least 5 minutes (a webhook's is never retried).
 - A delivery taken back after a crash counts the interrupted attempt.
+- Local queues are told apart by their destination's resource id, not by their bare name.
 """
 
 from __future__ import annotations
@@ -199,3 +200,45 @@ def test_the_resend_after_a_crash_is_a_later_attempt_with_a_higher_delivery_coun
     assert delivery.headers["aeg-delivery-count"] == "1"  # the attempts made before this one
     assert entry(engine, event)["delivery_attempts"] == 2
     assert engine.stats()["duplicates"] == 1
+
+
+# -- 9. local queues are keyed by the destination's resource id ---------------------------------------------
+
+def storage_queue(target, account: str, queue: str) -> StorageQueueEventSubscriptionDestination:
+    return StorageQueueEventSubscriptionDestination(
+        resource_id=f"/subscriptions/{target.subscription_id}/resourceGroups/{target.resource_group}/providers"
+                    f"/Microsoft.Storage/storageAccounts/{account}", queue_name=queue)
+
+
+def test_same_named_queues_in_two_accounts_stay_apart(target, eg, engine):
+    for n, account in enumerate(("accountone", "accounttwo")):
+        eg.event_subscriptions.begin_create_or_update(target.workspace_id, f"queue-{n}", EventSubscription(
+            destination=storage_queue(target, account, "events"))).result()
+    eg.event_subscriptions.begin_create_or_update(target.workspace_id, "queue-other", EventSubscription(
+        destination=storage_queue(target, "accountone", "others"))).result()
+    event = fire(target)
+    engine.pump()
+    one = storage_queue(target, "accountone", "events").resource_id + "/queueServices/default/queues/events"
+    two = storage_queue(target, "accounttwo", "events").resource_id + "/queueServices/default/queues/events"
+    with pytest.raises(ValueError, match="names 2 queues") as err:
+        engine.queue_messages("events")
+    assert one in str(err.value) and two in str(err.value)
+    (msg,) = engine.queue_messages(one)
+    assert msg["body"]["id"] == event["id"] and msg["destination_id"] == one and msg["queue"] == "events"
+    assert [m["destination_id"] for m in engine.queue_messages(two.upper())] == [two]  # ARM ids ignore case
+    assert len(engine.queue_messages("others")) == 1  # a name only one queue has still reads it
+    locations = {d["subscription"]: d["location"] for d in engine.deliveries(event_id=event["id"])}
+    assert locations["queue-0"] == f"StorageQueue:{one}" and locations["queue-1"] == f"StorageQueue:{two}"
+
+
+def test_same_named_event_hubs_in_two_namespaces_stay_apart(target, eg, engine):
+    hubs = [f"/subscriptions/{target.subscription_id}/resourceGroups/{target.resource_group}/providers"
+            f"/Microsoft.EventHub/namespaces/{ns}/eventhubs/aml" for ns in ("ns-one", "ns-two")]
+    for n, hub in enumerate(hubs):
+        eg.event_subscriptions.begin_create_or_update(target.workspace_id, f"hub-{n}", EventSubscription(
+            destination=EventHubEventSubscriptionDestination(resource_id=hub))).result()
+    fire(target)
+    engine.pump()
+    assert [len(engine.queue_messages(hub)) for hub in hubs] == [1, 1]
+    with pytest.raises(ValueError, match="names 2 queues"):
+        engine.queue_messages("aml")

@@ -396,7 +396,7 @@ class DeliveryEngine:
                     attempts.append((item.id, item.attempts + 1, now, None, "Delivered", 0.0, None, None))
                     updates.append({"id": item.id, "state": "delivered", "attempts": item.attempts + 1,
                                     "last_outcome": "Delivered", "last_attempt_time": now, "finished_at": now,
-                                    "location": f"{s.destination_type}:{s.queue_name}", "reason": None})
+                                    "location": f"{s.destination_type}:{s.destination_id}", "reason": None})
                 continue
             url = self._endpoint(s)
             sizes = [policy.event_size(e) for e in converted]
@@ -529,7 +529,7 @@ class DeliveryEngine:
         if s.destination_type == "StorageQueue":
             properties["timeToLiveInSeconds"] = s.queue_ttl if s.queue_ttl is not None else 7 * 24 * 3600
         return (s.destination_type, s.resource_id, s.queue_name, s.id.lower(), item.id, json.dumps(event),
-                json.dumps(properties), now)
+                json.dumps(properties), now, s.destination_id)
 
     # -- subscriptions, endpoints, validation --------------------------------------------------------
     def _subscription(self, sub_id: str) -> Settings | None:

@@ -83,7 +83,8 @@ CREATE TABLE IF NOT EXISTS delivery_queue_messages (
     item_id INTEGER NOT NULL,
     body TEXT NOT NULL,
     properties TEXT NOT NULL,
-    enqueued_time REAL NOT NULL
+    enqueued_time REAL NOT NULL,
+    destination_id TEXT                 -- the queue's ARM id (a storage queue: account/queueServices/default/queues/name)
 );
 CREATE TABLE IF NOT EXISTS delivery_functions (
     resource_id TEXT PRIMARY KEY,       -- lower-cased Microsoft.Web/sites/functions id
@@ -94,6 +95,10 @@ CREATE TABLE IF NOT EXISTS delivery_functions (
 #: Columns added after the first release, with how to fill them in an older database.
 MIGRATIONS = (
     ("delivery_subscriptions", "live", "INTEGER NOT NULL DEFAULT 0", None),
+    ("delivery_queue_messages", "destination_id", "TEXT",
+     "UPDATE delivery_queue_messages SET destination_id = CASE WHEN destination_type = 'StorageQueue' "
+     "THEN rtrim(resource_id, '/') || '/queueServices/default/queues/' || queue ELSE resource_id END "
+     "WHERE destination_id IS NULL"),
 )
 
 ACTIVE = ("pending", "deadlettering")
@@ -323,11 +328,14 @@ class Outbox:
             return cur.rowcount
 
     def enqueue_messages(self, rows: list[tuple]) -> None:
+        """Insert (destination_type, resource_id, queue, subscription_id, item_id, body, properties,
+        enqueued_time, destination_id) rows."""
         if rows:
             with self._transaction() as db:
                 db.executemany(
                     "INSERT INTO delivery_queue_messages (destination_type, resource_id, queue, subscription_id, "
-                    "item_id, body, properties, enqueued_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                    "item_id, body, properties, enqueued_time, destination_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows)
 
     # -- reading ---------------------------------------------------------------------------------
     def next_due(self) -> float | None:
@@ -419,10 +427,21 @@ class Outbox:
         return row[0] if row else None
 
     def queue_messages(self, *, queue: str | None = None, subscription_id: str | None = None) -> list[dict]:
-        sql = ("SELECT id, destination_type, resource_id, queue, subscription_id, body, properties, enqueued_time "
-               "FROM delivery_queue_messages WHERE 1=1")
+        """Messages of one queue: ``queue`` is the destination's ARM id, or a bare queue name when only
+        one queue has that name (a ValueError lists the ids when several do)."""
+        sql = ("SELECT id, destination_type, resource_id, queue, subscription_id, body, properties, enqueued_time, "
+               "destination_id FROM delivery_queue_messages WHERE 1=1")
         args: list = []
-        if queue is not None:
+        if queue is not None and queue.startswith("/"):
+            sql += " AND lower(destination_id) = ?"
+            args.append(queue.rstrip("/").lower())
+        elif queue is not None:
+            ids = sorted({str(r[0]).lower(): str(r[0]) for r in self.store.execute(
+                "SELECT DISTINCT destination_id FROM delivery_queue_messages WHERE queue = ?",
+                (queue,)).fetchall()}.values())
+            if len(ids) > 1:
+                raise ValueError(f"queue: {queue!r} names {len(ids)} queues ({', '.join(ids)}); pass the ARM id of "
+                                 "the one to read")
             sql += " AND queue = ?"
             args.append(queue)
         if subscription_id is not None:
@@ -431,6 +450,6 @@ class Outbox:
         out = []
         for r in self.store.execute(sql + " ORDER BY id", args).fetchall():
             out.append({"id": r[0], "destination_type": r[1], "resource_id": r[2], "queue": r[3],
-                        "subscription_id": r[4], "body": json.loads(r[5]), "properties": json.loads(r[6]),
-                        "enqueued_time": r[7]})
+                        "destination_id": r[8], "subscription_id": r[4], "body": json.loads(r[5]),
+                        "properties": json.loads(r[6]), "enqueued_time": r[7]})
         return out

@@ -160,6 +160,14 @@ class Settings:
         """``aeg-subscription-name``: Azure sends the name in upper case."""
         return self.name.upper()
 
+    @property
+    def destination_id(self) -> str | None:
+        """The ARM id of a queue-like destination: the queue itself, so same-named queues in two
+        accounts or namespaces stay apart (a StorageQueue's resourceId is its account)."""
+        if self.destination_type == "StorageQueue" and self.resource_id:
+            return f"{self.resource_id.rstrip('/')}/queueServices/default/queues/{self.queue_name}"
+        return self.resource_id
+
 
 def _int(props: dict, key: str, default: int, low: int, high: int, where: str) -> int:
     value = props.get(key)
