@@ -17,6 +17,7 @@ import json
 import logging
 import secrets
 import threading
+import time
 import uuid
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
@@ -46,6 +47,9 @@ TOPIC_TYPE = "Microsoft.EventGrid/topics"
 TOPIC_SUB_TYPE = "Microsoft.EventGrid/topics/eventSubscriptions"
 VALIDATED_TYPES = ("WebHook", "AzureFunction")
 MANUAL_VALIDATION_SECONDS = 5 * 60  # spec §5.1 (2023 doc)
+#: A subscription still Creating/Updating this long (wall seconds) after it was accepted had its handshake
+#: cut short (the process that accepted it stopped): reading it starts the handshake again.
+HANDSHAKE_GRACE_SECONDS = 60.0
 MAX_PUBLISH_BYTES = 1024 * 1024
 KIND = "eventgrid.subscription"
 SANDBOX_KEY = "_sandbox"  # private bookkeeping inside stored bodies; never sent on the wire
@@ -61,6 +65,8 @@ class EventGridBackend:
         self._compiled: dict[str, tuple[str, Callable[[Any], bool]]] = {}
         self._by_topic: dict[str, tuple[tuple, list[dict]]] = {}
         self._validate_lock = threading.Lock()
+        self._handshakes: dict[str, threading.Thread] = {}  # lower-cased id -> the last handshake started
+        self._handshakes_lock = threading.Lock()
 
     # -- helpers -------------------------------------------------------------------------------
     @property
@@ -228,25 +234,73 @@ class EventGridBackend:
             "properties": {"topic": where["topic"], "provisioningState": state, **props},
             "systemData": self._system_data(old),
             SANDBOX_KEY: {"topicType": where["topicType"], "warnings": warnings, "version": uuid.uuid4().hex,
-                          "message": ""},
+                          "message": "", "acceptedAt": time.time()},
         }
         self.store.put(where["id"], where["type"], body, parent=where["parent"])
         self._changed(where["id"])
         for warning in warnings:
             log.warning("%s: %s", where["name"], warning)
+        if state != "Succeeded":
+            self.start_handshake(body)
         return body
 
-    # -- the handshake, run when the create/update operation is polled -----------------------------
-    def complete_operation(self, op: dict[str, Any]) -> tuple[str, dict | None]:
-        """LRO completer: validate the endpoint once, then report the outcome."""
+    # -- the handshake: started server-side when a create/update is accepted, as on Azure -------------
+    def start_handshake(self, body: dict) -> threading.Thread | None:
+        """Validate the endpoint of a Creating/Updating subscription in the background, now.
+
+        Azure does this server-side whatever the client does next, so a raw PUT (curl, ``az rest``) that
+        never polls the operation still ends Succeeded, AwaitingManualAction or Failed. Polling the
+        operation waits for this handshake (``complete_operation``).
+        """
+        if body["properties"].get("provisioningState") not in ("Creating", "Updating"):
+            return None
+        destination = destination_of(body["properties"])
+        if destination.get("endpointType") in VALIDATED_TYPES and \
+                body["properties"].get("eventDeliverySchema") != "CloudEventSchemaV1_0":
+            self.sandbox.serve()  # the validationUrl's server, started here rather than in the thread
+        _ = self.delivery  # the delivery service starts in this thread, not in the handshake's
+        key = body["id"].lower()
+        thread = threading.Thread(target=self._handshake_in_background, args=(body["id"],), daemon=True,
+                                  name=f"eventgrid-handshake-{body['name']}")
+        with self._handshakes_lock:
+            self._handshakes[key] = thread
+        thread.start()
+        return thread
+
+    def _handshake_in_background(self, subscription_id: str) -> None:
+        try:
+            self._handshake(subscription_id)
+        except Exception:  # the sandbox was closed or reset meanwhile: nothing left to validate for
+            log.debug("background handshake for %s stopped", subscription_id, exc_info=True)
+        finally:
+            with self._handshakes_lock:
+                if self._handshakes.get(subscription_id.lower()) is threading.current_thread():
+                    del self._handshakes[subscription_id.lower()]
+
+    def _handshake(self, subscription_id: str) -> str | None:
+        """Run the handshake once for the stored body if it still waits for one; returns the state."""
         with self._validate_lock:
-            body = self.store.get(op["resource_id"])
+            body = self.store.get(subscription_id)
             if body is None:
-                return "Failed", {"code": "ResourceNotFound", "message": "The event subscription was deleted."}
+                return None
             state = body["properties"]["provisioningState"]
             if state in ("Creating", "Updating"):
                 state = self._validate(body)
-        body = self.store.get(op["resource_id"]) or body
+            return state
+
+    def _handshake_running(self, subscription_id: str) -> bool:
+        with self._handshakes_lock:
+            thread = self._handshakes.get(subscription_id.lower())
+        return thread is not None and thread.is_alive()
+
+    def complete_operation(self, op: dict[str, Any]) -> tuple[str, dict | None]:
+        """LRO completer: wait for the handshake (or run it, if it has not started yet), then report it."""
+        state = self._handshake(op["resource_id"])
+        if state is None:
+            return "Failed", {"code": "ResourceNotFound", "message": "The event subscription was deleted."}
+        body = self.store.get(op["resource_id"])
+        if body is None:
+            return "Failed", {"code": "ResourceNotFound", "message": "The event subscription was deleted."}
         if state == "Failed":
             from .exceptions import handshake_failed
             return "Failed", handshake_failed(body[SANDBOX_KEY].get("message") or "Webhook validation handshake failed.")
@@ -260,14 +314,24 @@ class EventGridBackend:
             message = result.get("message", "")
         if status not in ("Succeeded", "AwaitingManualAction", "Failed"):
             raise RuntimeError(f"delivery.validate returned an unknown status {status!r}")
-        self.set_validation_result(body["id"], status, message or "")
+        version = body[SANDBOX_KEY].get("version")
+        if self.set_validation_result(body["id"], status, message or "", version=version) is None:
+            # written again (or deleted) during the handshake: that write's own handshake decides
+            current = self.store.get(body["id"])
+            return current["properties"]["provisioningState"] if current else status
         return status
 
-    def set_validation_result(self, subscription_id: str, status: str, message: str = "") -> dict | None:
-        """Record a handshake outcome (the delivery engine calls this after a manual validation GET)."""
+    def set_validation_result(self, subscription_id: str, status: str, message: str = "", *,
+                              version: str | None = None) -> dict | None:
+        """Record a handshake outcome (the delivery engine calls this after a manual validation GET).
+
+        With ``version``, only if the body is still that version (not replaced during the handshake).
+        """
         with self.store.transaction():
             body = self.store.get(subscription_id)
             if body is None:
+                return None
+            if version is not None and body[SANDBOX_KEY].get("version") != version:
                 return None
             body["properties"]["provisioningState"] = status
             body[SANDBOX_KEY]["message"] = message
@@ -291,8 +355,14 @@ class EventGridBackend:
         self.set_validation_result(subscription_id, state, message)
 
     def _settle(self, body: dict) -> dict:
-        """An AwaitingManualAction subscription not validated within 5 minutes (sandbox time) fails."""
-        if body["properties"].get("provisioningState") == "AwaitingManualAction":
+        """An AwaitingManualAction subscription not validated within 5 minutes (sandbox time) fails; one
+        left Creating/Updating by a handshake that never ran to its end (its process stopped) gets one."""
+        state = body["properties"].get("provisioningState")
+        if state in ("Creating", "Updating") and not self._handshake_running(body["id"]):
+            accepted = body[SANDBOX_KEY].get("acceptedAt")
+            if not isinstance(accepted, (int, float)) or time.time() - accepted > HANDSHAKE_GRACE_SECONDS:
+                self.start_handshake(body)
+        if state == "AwaitingManualAction":
             since = body[SANDBOX_KEY].get("awaitingSince", self.clock.now())
             if self.clock.now() - since > MANUAL_VALIDATION_SECONDS:
                 body = self.set_validation_result(

@@ -1,0 +1,101 @@
+"""Review fixes in Microsoft.EventGrid's ARM side, through the real SDK clients.
+
+- The validation handshake starts when a PUT/PATCH is accepted, as on Azure: a client that never polls
+  the operation (curl, ``az rest``, ``polling=False``) still gets a validated subscription.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+from azure.mgmt.eventgrid.models import (EventSubscription, EventSubscriptionUpdateParameters,
+                                         WebHookEventSubscriptionDestination)
+
+from amlevents_kit.sandbox.providers.eventgrid.models import SANDBOX_KEY
+
+API = "2025-02-15"
+
+
+def webhook(url: str, **kwargs) -> EventSubscription:
+    return EventSubscription(destination=WebHookEventSubscriptionDestination(endpoint_url=url), **kwargs)
+
+
+def settled(eg, scope: str, name: str, timeout: float = 15.0):
+    """GET the subscription until it leaves Creating/Updating (the handshake runs in the background)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = eg.event_subscriptions.get(scope, name)
+        if got.provisioning_state not in ("Creating", "Updating") or time.monotonic() > deadline:
+            return got
+        time.sleep(0.02)
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/api/events"
+
+
+# -- 3. the handshake starts server-side --------------------------------------------------------------------
+
+def test_a_put_that_is_never_polled_is_still_validated(target, eg, receiver):
+    poller = eg.event_subscriptions.begin_create_or_update(target.workspace_id, "raw-put", webhook(receiver.url),
+                                                           polling=False)
+    assert poller.done()  # no polling at all: the PUT's answer is all the client sees
+    got = settled(eg, target.workspace_id, "raw-put")
+    assert got.provisioning_state == "Succeeded"
+    assert [d.kind for d in receiver.deliveries] == ["SubscriptionValidation"]
+    target.sandbox.backends["eventgrid"].fire("ModelRegistered", modelName="m", modelVersion="1")
+    target.sandbox.service("delivery").pump()
+    assert len(receiver.received) == 1
+
+
+def test_a_patch_that_is_never_polled_revalidates_the_new_endpoint(target, eg, receiver):
+    eg.event_subscriptions.begin_create_or_update(target.workspace_id, "raw-patch", webhook(closed_port_url()),
+                                                  polling=False)
+    assert settled(eg, target.workspace_id, "raw-patch").provisioning_state == "Failed"
+    eg.event_subscriptions.begin_update(target.workspace_id, "raw-patch", EventSubscriptionUpdateParameters(
+        destination=WebHookEventSubscriptionDestination(endpoint_url=receiver.url)), polling=False)
+    assert settled(eg, target.workspace_id, "raw-patch").provisioning_state == "Succeeded"
+
+
+def test_a_raw_put_over_the_wire_is_validated_without_polling(target, sandbox, receiver):
+    target.sandbox.backends["resources"].register(target.subscription_id, "Microsoft.EventGrid")
+    sandbox.clock.advance(seconds=5)
+    url = (f"https://management.azure.com{target.workspace_id}/providers/Microsoft.EventGrid/eventSubscriptions/"
+           f"curl-put?api-version={API}")
+    body = {"properties": {"destination": {"endpointType": "WebHook", "properties": {"endpointUrl": receiver.url}}}}
+    status, _, raw = sandbox.handle("PUT", url, {"Content-Type": "application/json"}, json.dumps(body).encode())
+    assert status == 201 and json.loads(raw)["properties"]["provisioningState"] == "Creating"
+    deadline = time.monotonic() + 15
+    while True:
+        state = json.loads(sandbox.handle("GET", url, {}, b"")[2])["properties"]["provisioningState"]
+        if state != "Creating" or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert state == "Succeeded"
+
+
+def test_the_sdk_still_gets_201_polling_and_the_failed_handshake_error(target, eg):
+    with pytest.raises(HttpResponseError) as err:
+        eg.event_subscriptions.begin_create_or_update(target.workspace_id, "sdk-fails",
+                                                      webhook(closed_port_url())).result()
+    assert "Webhook validation handshake failed" in str(err.value)
+    assert eg.event_subscriptions.get(target.workspace_id, "sdk-fails").provisioning_state == "Failed"
+
+
+def test_a_subscription_left_creating_by_a_stopped_process_is_validated_when_read(target, eg, receiver):
+    """The process that accepted the PUT died before its handshake ended: a GET starts one again."""
+    created = eg.event_subscriptions.begin_create_or_update(target.workspace_id, "orphan",
+                                                            webhook(receiver.url)).result()
+    store = target.sandbox.store
+    body = store.get(created.id)
+    body["properties"]["provisioningState"] = "Creating"
+    body[SANDBOX_KEY]["acceptedAt"] = time.time() - 600
+    store.put(created.id, body["type"], body, parent=target.workspace_id)
+    assert settled(eg, target.workspace_id, "orphan").provisioning_state == "Succeeded"
+    assert [d.kind for d in receiver.deliveries] == ["SubscriptionValidation", "SubscriptionValidation"]
