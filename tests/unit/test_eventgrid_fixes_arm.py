@@ -2,6 +2,7 @@
 
 - The validation handshake starts when a PUT/PATCH is accepted, as on Azure: a client that never polls
   the operation (curl, ``az rest``, ``polling=False``) still gets a validated subscription.
+- NaN and Infinity in a request body are a 400 naming the field.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import time
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from azure.mgmt.eventgrid.models import (EventSubscription, EventSubscriptionUpdateParameters,
+from azure.mgmt.eventgrid.models import (EventSubscription, EventSubscriptionFilter, EventSubscriptionUpdateParameters,
+                                         NumberGreaterThanAdvancedFilter, NumberInAdvancedFilter,
                                          WebHookEventSubscriptionDestination)
 
 from amlevents_kit.sandbox.providers.eventgrid.models import SANDBOX_KEY
@@ -99,3 +101,43 @@ def test_a_subscription_left_creating_by_a_stopped_process_is_validated_when_rea
     store.put(created.id, body["type"], body, parent=target.workspace_id)
     assert settled(eg, target.workspace_id, "orphan").provisioning_state == "Succeeded"
     assert [d.kind for d in receiver.deliveries] == ["SubscriptionValidation", "SubscriptionValidation"]
+
+
+# -- 5. NaN and Infinity are refused ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("clause, field", [
+    ('{"operatorType": "NumberIn", "key": "data.x", "values": [1, 1e400]}',
+     "properties.filter.advancedFilters[0].values[1]"),
+    ('{"operatorType": "NumberGreaterThan", "key": "data.x", "value": NaN}',
+     "properties.filter.advancedFilters[0].value"),
+    ('{"operatorType": "NumberInRange", "key": "data.x", "values": [[-Infinity, 0]]}',
+     "properties.filter.advancedFilters[0].values[0][0]"),
+])
+def test_non_finite_numbers_in_a_raw_body_are_a_400_naming_the_field(target, sandbox, receiver, clause, field):
+    target.sandbox.backends["resources"].register(target.subscription_id, "Microsoft.EventGrid")
+    sandbox.clock.advance(seconds=5)
+    url = (f"https://management.azure.com{target.workspace_id}/providers/Microsoft.EventGrid/eventSubscriptions/"
+           f"not-finite?api-version={API}")
+    body = ('{"properties": {"destination": {"endpointType": "WebHook", "properties": {"endpointUrl": "%s"}}, '
+            '"filter": {"advancedFilters": [%s]}}}' % (receiver.url, clause)).encode()
+    status, _, raw = sandbox.handle("PUT", url, {"Content-Type": "application/json"}, body)
+    answer = json.loads(raw)
+    assert status == 400, answer
+    assert answer["error"]["code"] == "InvalidRequest" and field in answer["error"]["message"]
+    assert sandbox.handle("GET", url, {}, b"")[0] == 404
+
+
+def test_non_finite_numbers_from_the_sdk_are_refused_on_create_and_update(target, eg, receiver):
+    with pytest.raises(HttpResponseError) as err:
+        eg.event_subscriptions.begin_create_or_update(target.workspace_id, "sdk-inf", webhook(
+            receiver.url, filter=EventSubscriptionFilter(advanced_filters=[
+                NumberInAdvancedFilter(key="data.x", values=[float("inf")])]))).result()
+    assert err.value.status_code == 400 and "advancedFilters[0].values[0]" in str(err.value)
+    eg.event_subscriptions.begin_create_or_update(target.workspace_id, "sdk-nan", webhook(receiver.url)).result()
+    with pytest.raises(HttpResponseError) as err:
+        eg.event_subscriptions.begin_update(target.workspace_id, "sdk-nan", EventSubscriptionUpdateParameters(
+            filter=EventSubscriptionFilter(advanced_filters=[
+                NumberGreaterThanAdvancedFilter(key="data.x", value=float("nan"))]))).result()
+    assert err.value.status_code == 400 and "filter.advancedFilters[0].value" in str(err.value)
+    got = eg.event_subscriptions.get(target.workspace_id, "sdk-nan")
+    assert not got.filter.advanced_filters

@@ -31,7 +31,7 @@ from . import catalog
 from .exceptions import (invalid_request, invalid_system_topic, invalid_topic, not_found, scope_not_found, subscription_not_found,
                          topic_not_found, unauthorized)
 from .validation import (INPUT_SCHEMAS, check_dead_letter, check_delivery_schema, check_destination,
-                         check_expiration, check_filter, check_identity, check_labels, check_name,
+                         check_expiration, check_filter, check_finite, check_identity, check_labels, check_name,
                          check_retry, check_topic_name, get_ci, parse_time)
 
 if TYPE_CHECKING:
@@ -128,6 +128,7 @@ class EventGridBackend:
                          name: str, spec: dict[str, Any]) -> tuple[dict, list[str]]:
         """Create or replace an event subscription; returns (stored body, warnings). Starts 'Creating'."""
         check_name(name)
+        check_finite(spec)
         where = self._where(scope=scope, system_topic=system_topic, name=name)
         props = get_ci(spec, "properties")
         if props is None:
@@ -147,6 +148,7 @@ class EventGridBackend:
             raise subscription_not_found(name)
         if not isinstance(spec, dict):
             raise invalid_request("body", "expected a JSON object.")
+        check_finite(spec)
         merged = {k: v for k, v in old["properties"].items()
                   if k not in ("topic", "provisioningState")}
         for key in ("destination", "filter", "labels", "expirationTimeUtc", "eventDeliverySchema", "retryPolicy",

@@ -8,6 +8,7 @@ and what is allowed.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from datetime import datetime, timezone
 from typing import Any
@@ -84,6 +85,24 @@ def _enum(value: Any, field: str, allowed: tuple[str, ...]) -> str:
             if a.lower() == value.lower():
                 return a
     raise not_one_of(field, value, allowed)
+
+
+def check_finite(value: Any, root: str = "") -> None:
+    """Refuse NaN and Infinity anywhere in a request body, naming the field.
+
+    JSON has no such numbers, but Python's parser reads ``NaN``, ``Infinity`` and an overflowing
+    ``1e400`` as floats; stored, they would be echoed back as invalid JSON and compared as nothing.
+    """
+    stack: list[tuple[str, Any]] = [(root, value)]
+    while stack:
+        field, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise invalid_request(field or "body", f"{item!r} is not a finite number; JSON numbers are finite "
+                                                   "(NaN, Infinity and numbers beyond ±1.8e308 are refused).")
+        if isinstance(item, dict):
+            stack.extend((f"{field}.{k}" if field else str(k), v) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((f"{field}[{i}]", v) for i, v in enumerate(item))
 
 
 def check_name(name: str) -> str:
