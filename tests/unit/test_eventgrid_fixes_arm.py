@@ -3,6 +3,7 @@
 - The validation handshake starts when a PUT/PATCH is accepted, as on Azure: a client that never polls
   the operation (curl, ``az rest``, ``polling=False``) still gets a validated subscription.
 - NaN and Infinity in a request body are a 400 naming the field.
+- A bearer token on a custom topic publish is 501 SandboxNotImplemented, not a 401 asking for a key.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import socket
 import time
 
 import pytest
+from azure.core.credentials import AccessToken, AzureKeyCredential
 from azure.core.exceptions import HttpResponseError
+from azure.eventgrid import EventGridEvent, EventGridPublisherClient
 from azure.mgmt.eventgrid.models import (EventSubscription, EventSubscriptionFilter, EventSubscriptionUpdateParameters,
-                                         NumberGreaterThanAdvancedFilter, NumberInAdvancedFilter,
+                                         NumberGreaterThanAdvancedFilter, NumberInAdvancedFilter, Topic,
                                          WebHookEventSubscriptionDestination)
 
 from amlevents_kit.sandbox.providers.eventgrid.models import SANDBOX_KEY
@@ -141,3 +144,28 @@ def test_non_finite_numbers_from_the_sdk_are_refused_on_create_and_update(target
     assert err.value.status_code == 400 and "filter.advancedFilters[0].value" in str(err.value)
     got = eg.event_subscriptions.get(target.workspace_id, "sdk-nan")
     assert not got.filter.advanced_filters
+
+
+# -- 7. bearer tokens on a custom topic -----------------------------------------------------------------------
+
+class FakeToken:
+    """A TokenCredential: the publisher sends 'Authorization: Bearer ...' with it (Entra ID auth)."""
+
+    def get_token(self, *scopes, **kwargs) -> AccessToken:
+        return AccessToken("not-a-real-token", int(time.time()) + 3600)
+
+
+def test_a_bearer_token_on_a_custom_topic_is_501_and_a_bad_key_still_401(target, eg, receiver):
+    topic = eg.topics.begin_create_or_update(target.resource_group, "bearer-orders",
+                                             Topic(location=target.location)).result()
+    ca = target.serve()["ca_path"]
+    event = EventGridEvent(subject="orders/1", event_type="Contoso.OrderPlaced", data={}, data_version="1.0")
+    with pytest.raises(HttpResponseError) as err:
+        EventGridPublisherClient(topic.endpoint, FakeToken()).send([event], connection_verify=ca)
+    assert err.value.status_code == 501
+    assert "SandboxNotImplemented" in str(err.value) and "Entra" in str(err.value)
+    with pytest.raises(HttpResponseError) as err:
+        EventGridPublisherClient(topic.endpoint, AzureKeyCredential("wrong")).send([event], connection_verify=ca)
+    assert err.value.status_code == 401
+    keys = eg.topics.list_shared_access_keys(target.resource_group, "bearer-orders")
+    EventGridPublisherClient(topic.endpoint, AzureKeyCredential(keys.key1)).send([event], connection_verify=ca)

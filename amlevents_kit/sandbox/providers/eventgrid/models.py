@@ -603,9 +603,19 @@ class EventGridBackend:
         raise ArmError(404, "NotFound", f"The topic '{name}' does not exist in the sandbox.")
 
     def authorize(self, topic: dict, headers: Any, url: str) -> None:
-        """Check ``aeg-sas-key`` or an ``aeg-sas-token`` (as azure.eventgrid.generate_sas makes it)."""
+        """Check ``aeg-sas-key`` or an ``aeg-sas-token`` (as azure.eventgrid.generate_sas makes it).
+
+        A bearer token (Entra ID) answers 501: the sandbox does not emulate that, and says so rather than
+        asking for a key as if the token were wrong.
+        """
         keys = topic[SANDBOX_KEY]["keys"]
         if topic["properties"].get("disableLocalAuth"):
+            if headers.get("aeg-sas-key") is None and headers.get("aeg-sas-token") is None and \
+                    (headers.get("Authorization") or "")[:7].lower() == "bearer ":
+                raise ArmError(501, "SandboxNotImplemented",
+                               "The sandbox does not emulate Microsoft Entra ID (bearer token) authentication on "
+                               f"custom topics, the only way to publish to {topic['name']} with local "
+                               "authentication disabled: enable it (disableLocalAuth: false) and use a key.")
             raise unauthorized("Local authentication (keys and SAS tokens) is disabled for this topic.")
         key = headers.get("aeg-sas-key")
         if key is not None:
@@ -614,10 +624,14 @@ class EventGridBackend:
             raise unauthorized("The request authorization key is not authorized for "
                                f"{topic['name']}. The aeg-sas-key does not match key1 or key2 of the topic.")
         token = headers.get("aeg-sas-token")
-        if token is None:
-            auth = headers.get("Authorization") or ""
-            if auth.startswith("SharedAccessSignature "):
-                token = auth[len("SharedAccessSignature "):]
+        auth = headers.get("Authorization") or ""
+        if token is None and auth.startswith("SharedAccessSignature "):
+            token = auth[len("SharedAccessSignature "):]
+        if token is None and auth[:7].lower() == "bearer ":
+            raise ArmError(501, "SandboxNotImplemented",
+                           "The sandbox does not emulate Microsoft Entra ID (bearer token) authentication on custom "
+                           f"topics: publish to {topic['name']} with the topic key (aeg-sas-key, AzureKeyCredential) "
+                           "or a SAS token (aeg-sas-token, AzureSasCredential).")
         if token is None:
             raise unauthorized("The request is not authorized: send the topic key in the 'aeg-sas-key' header or a "
                                "SAS token in 'aeg-sas-token' (AzureKeyCredential / AzureSasCredential).")
