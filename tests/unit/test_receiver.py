@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import inspect
 import json
 import sys
 from datetime import datetime, timezone
@@ -112,20 +114,40 @@ def test_url_before_start_is_a_clear_error():
         Receiver().url
 
 
+PREFIX = "model "
+
+
+def describe(event) -> str:
+    """A module-level helper the handler calls: the export copies it (and the constant it reads)."""
+    return PREFIX + event.subject.split("/", 1)[1]
+
+
 def on_model_registered(event):
     """Module-level handler so its source can be exported."""
-    print(f"model {event.data.model_name}:{event.data.model_version} registered")
-    if event.data.model_name == "boom":
+    print(describe(event), json.dumps(event.type.rsplit(".", 1)[-1]))
+    if event.subject.startswith("models/boom"):
         raise ValueError("boom")
 
 
+async def on_run_completed(event):
+    """An async handler: its trigger must await it."""
+    await asyncio.sleep(0)
+    print("run", event.data.run_id, "completed")
+
+
 def test_export_function_app_imports_and_runs(tmp_path, capsys):
-    """The exported app is imported with the real azure-functions package and its trigger is called."""
+    """The exported app is imported with the real azure-functions package and its triggers are called.
+
+    The handlers use what a real one does: a helper function, a constant and ``import json`` from their
+    module, an ``async def``, and one handler registered for two sets of event types.
+    """
     pytest.importorskip("azure.functions")
     import azure.functions as func
 
     rx = Receiver()
     rx.on(events.MODEL_REGISTERED)(on_model_registered)
+    rx.on([events.MODEL_DEPLOYED, events.MODEL_REGISTERED])(on_model_registered)  # the same handler again
+    rx.on(events.RUN_COMPLETED)(on_run_completed)
     folder = rx.export_function_app(tmp_path / "app")
     assert {p.name for p in folder.iterdir()} >= {"function_app.py", "host.json", "requirements.txt",
                                                   "local.settings.json", "amlevents_kit"}
@@ -133,6 +155,8 @@ def test_export_function_app_imports_and_runs(tmp_path, capsys):
     assert "azure-functions" in (folder / "requirements.txt").read_text()
     source = (folder / "function_app.py").read_text()
     assert "@app.event_grid_trigger" in source and "def on_model_registered(event):" in source
+    assert source.count("def on_model_registered(event):") == 1 and "def describe(event)" in source
+    assert "PREFIX = 'model '" in source and "import json" in source and "import asyncio" in source
     assert "rx.on" not in source
 
     sys.path.insert(0, str(folder))
@@ -150,23 +174,62 @@ def test_export_function_app_imports_and_runs(tmp_path, capsys):
         for k in [k for k in sys.modules if k == "amlevents_kit" or k.startswith("amlevents_kit.")]:
             del sys.modules[k]
         sys.modules.update(saved)
-    functions = module.app.get_functions()
-    assert [f.get_function_name() for f in functions] == ["on_model_registered"]
-    (binding,) = functions[0].get_bindings()
-    assert binding.type == "eventGridTrigger" and binding.name == "azevent"
+    functions = module.app.get_functions()  # azure-functions refuses two functions with the same name here
+    assert [f.get_function_name() for f in functions] == ["on_model_registered", "on_run_completed"]
+    for function in functions:
+        (binding,) = function.get_bindings()
+        assert binding.type == "eventGridTrigger" and binding.name == "azevent"
+
+    def azevent(subject: str, event_type: str, data: dict) -> func.EventGridEvent:
+        return func.EventGridEvent(id="1", topic=WS, subject=subject, event_type=event_type,
+                                   event_time=datetime(2025, 1, 1, tzinfo=timezone.utc), data_version="2", data=data)
 
     def fire(name: str, event_type: str = events.MODEL_REGISTERED):
-        module.on_model_registered_trigger(func.EventGridEvent(
-            id="1", topic=WS, subject=f"models/{name}:2", event_type=event_type,
-            event_time=datetime(2025, 1, 1, tzinfo=timezone.utc), data_version="2",
-            data={"modelName": name, "modelVersion": "2"}))
+        module.on_model_registered_trigger(azevent(f"models/{name}:2", event_type,
+                                                   {"modelName": name, "modelVersion": "2"}))
 
     fire("churn")
-    assert capsys.readouterr().out == "model churn:2 registered\n"
+    assert capsys.readouterr().out == 'model churn:2 "ModelRegistered"\n'
     fire("churn", events.RUN_COMPLETED)  # other types are not this handler's
     assert capsys.readouterr().out == ""
+    module.on_model_registered_trigger(azevent("endpoints/churn-ep", events.MODEL_DEPLOYED, {
+        "serviceName": "churn-ep", "serviceComputeType": "Managed", "modelIds": "churn:2"}))
+    assert capsys.readouterr().out == 'model churn-ep "ModelDeployed"\n'
     with pytest.raises(ValueError, match="boom"):
         fire("boom")
+    capsys.readouterr()
+    (runs,) = [f for f in functions if f.get_function_name() == "on_run_completed"]
+    assert inspect.iscoroutinefunction(runs.get_user_function())  # the worker awaits an async trigger
+    asyncio.run(module.on_run_completed_trigger(azevent("experiments/e/runs/r1", events.RUN_COMPLETED, {
+        "experimentId": "e", "experimentName": "x", "runId": "r1", "runType": "command"})))
+    assert capsys.readouterr().out == "run r1 completed\n"
+
+
+def test_export_stops_naming_what_a_handler_uses_that_cannot_be_copied(tmp_path):
+    rx = Receiver()
+    client = httpx.Client()
+
+    def forward(event):
+        client.post("https://example.com", json={"id": event.id})
+
+    rx.on()(forward)
+    with pytest.raises(ValueError, match=r"forward uses client \(Client\)"):
+        rx.export_function_app(tmp_path / "app")
+    client.close()
+    assert not (tmp_path / "app" / "function_app.py").exists()
+
+
+def test_export_refuses_two_different_handlers_with_the_same_name(tmp_path):
+    def elsewhere():
+        def on_model_registered(event):  # another function with the same name
+            return None
+        return on_model_registered
+
+    rx = Receiver()
+    rx.on(events.MODEL_REGISTERED)(on_model_registered)
+    rx.on(events.RUN_COMPLETED)(elsewhere())
+    with pytest.raises(ValueError, match="two different handlers are named 'on_model_registered'"):
+        rx.export_function_app(tmp_path / "app")
 
 
 def test_export_refuses_lambdas_and_empty_receivers(tmp_path):
