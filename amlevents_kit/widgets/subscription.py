@@ -256,9 +256,24 @@ class SubscriptionForm(W.VBox):
         return self.created
 
     def _on_create(self) -> None:
+        """The Create button: refuse while the lint finds errors; every outcome shows in the form.
+
+        A button's handler that raises is only logged (in JupyterLab's log console), so nothing may
+        escape from here: the learner would see no answer at all.
+        """
         from azure.core.exceptions import HttpResponseError
         self.preview()
         self.result_out.outputs = ()
+        try:
+            errors = [f for f in self.lint() if f.severity == "error"]
+        except Exception as exc:  # a value the SDK model cannot hold
+            self.result_out.append_stdout(f"not created: the form cannot build the subscription: {exc}\n")
+            return
+        if errors:
+            self.result_out.append_stdout(
+                f"not created: the lint found {len(errors)} error(s) in the filter (shown above); Azure would refuse "
+                "it or it would never match. Fix them, then press Create again.\n")
+            return
         try:
             sub = self.create()
         except HttpResponseError as exc:
@@ -266,6 +281,9 @@ class SubscriptionForm(W.VBox):
             code = getattr(error, "code", None) or exc.status_code
             message = getattr(error, "message", None) or str(exc)
             self.result_out.append_stdout(f"refused ({code}): {message}\n")
+            return
+        except Exception as exc:  # anything else (serialization, network ...): say it here, not in a log
+            self.result_out.append_stdout(f"not created: {type(exc).__name__}: {exc}\n")
             return
         self.result_out.append_stdout(f"{sub.name}: {sub.provisioning_state}\n")
         for warning in _sandbox_warnings(self.target, sub.id):
