@@ -251,8 +251,9 @@ print(received[-1])
 # ## 7. Dead-lettering
 #
 # When Event Grid gives up, the event is **dropped**, unless the subscription has a *dead-letter destination*: a
-# blob container where Event Grid writes the event with the reason. Some answers are never retried: 400, 413 and,
-# for webhooks, 401 and 403 dead-letter the event at once.
+# blob container where Event Grid writes the event with the reason. Some answers are never retried: 400, 403 and
+# 413, and for webhooks 401 too, dead-letter the event at once. (An Azure resource such as a function that answers
+# 401 is retried, after 5 minutes at least.)
 #
 # A second subscription with at most 2 attempts and a dead-letter container (`--max-delivery-attempts 2
 # --deadletter-endpoint <storage id>/blobServices/default/containers/deadletters`):
@@ -334,34 +335,48 @@ print(form.az_command())
 # ## Exercise
 #
 # Subscribe to **failed runs**: `RunStatusChanged` events whose `data.runStatus` is `Failed` (an advanced filter
-# `StringIn`; string comparisons ignore case). Name it `lesson02-failed-runs`, deliver to `receiver.url`. Then
-# fire one failed run and one running run; only the failed one must arrive.
+# `StringIn`; string comparisons ignore case). Name it `lesson02-failed-runs` and deliver to `receiver.url`.
+# Write your answer in the empty cell below, run it, then run the **Check**: it reads your subscription back from
+# Event Grid, fires one failed run and one running run, and only the failed one must reach the handler.
+# Our solution is further down, folded away under **Solution**: try first.
 
 # %%
+# Your answer: create the event subscription "lesson02-failed-runs" here.
+
+# %% [markdown]
+# ### Solution
+#
+# One answer (click the `⋯` to open it). Running it replaces your subscription with this one.
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Solution
 from azure.mgmt.eventgrid.models import StringInAdvancedFilter
 
-failed_runs = EventSubscription(   # your answer
+failed_runs = EventSubscription(
     destination=WebHookEventSubscriptionDestination(endpoint_url=receiver.url),
     filter=EventSubscriptionFilter(
         included_event_types=[events.RUN_STATUS_CHANGED],
         advanced_filters=[StringInAdvancedFilter(key="data.runStatus", values=["Failed"])],
     ),
 )
-eg.event_subscriptions.begin_create_or_update(target.workspace_id, "lesson02-failed-runs", failed_runs).result()
+solution = eg.event_subscriptions.begin_create_or_update(target.workspace_id, "lesson02-failed-runs",
+                                                         failed_runs).result()
 
-run_events = []
-receiver.on(events.RUN_STATUS_CHANGED)(lambda event: run_events.append(event.data.run_status))
+# %% [markdown]
+# ### Check
+
+# %%
+# Check: your subscription, as Event Grid has it, and what it lets through
+exercise = eg.event_subscriptions.get(target.workspace_id, "lesson02-failed-runs")
+assert exercise.provisioning_state == "Succeeded", exercise.provisioning_state
+assert exercise.filter.included_event_types == [events.RUN_STATUS_CHANGED], exercise.filter.included_event_types
+first = len(receiver.received)
 for status in ("Failed", "Running"):
     eventgrid.fire("RunStatusChanged", experimentId="exp-1", experimentName="lesson02", runId=f"run-{status}",
                    runType="command", runStatus=status)
-delivered = engine.pump()
-
-# %%
-# Check
-exercise = eg.event_subscriptions.get(target.workspace_id, "lesson02-failed-runs")
-assert exercise.provisioning_state == "Succeeded"
-assert exercise.filter.included_event_types == [events.RUN_STATUS_CHANGED]
-assert run_events == ["Failed"], run_events
+engine.pump()
+arrived = [e.data.run_status for e in receiver.received[first:] if e.type == events.RUN_STATUS_CHANGED]
+assert arrived == ["Failed"], f"these runs reached the handler: {arrived}; only the failed one should"
 print("Only the failed run reached the handler.")
 
 # %% [markdown]
