@@ -115,11 +115,12 @@ class DataFactoryBackend:
             raise missing_field("properties")
         if kind == "pipelines":
             check_pipeline(props)
-        elif not props.get("type"):
+        elif not props.get("type") or not isinstance(props["type"], str):
             raise missing_field("properties.type")
         if kind == "datasets":
-            ls = (props.get("linkedServiceName") or {}).get("referenceName")
-            if not ls:
+            ref = props.get("linkedServiceName")
+            ls = ref.get("referenceName") if isinstance(ref, dict) else None
+            if not ls or not isinstance(ls, str):
                 raise missing_field("properties.linkedServiceName.referenceName")
         rid = self.child_id(factory, kind, name)
         body = {"id": rid, "name": name, "type": KINDS[kind], "etag": uuid.uuid4().hex, "properties": props}

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ...arm import outbound
+from ....events.models import json_type
 from ...arm.errors import ArmError
 from ..logic import expressions as ex
 
@@ -72,16 +73,20 @@ def _check_list(activities: list, where: str, names: dict[str, str]) -> None:
     here = set()
     for i, act in enumerate(activities):
         path = f"{where}[{i}]"
-        if not isinstance(act, dict) or not act.get("name"):
-            raise _bad(f"{path}.name", "Every activity needs a name")
+        if not isinstance(act, dict):
+            raise _bad(path, f"An activity must be a JSON object, not {json_type(act)}")
+        if not act.get("name") or not isinstance(act["name"], str):
+            raise _bad(f"{path}.name", "Every activity needs a name (a string)")
         if act["name"] in names:
             raise _bad(f"{path}.name", f"The activity name '{act['name']}' is also used at '{names[act['name']]}'; "
                                        "activity names must be unique in a pipeline")
         names[act["name"]] = path
         here.add(act["name"])
-        if act.get("type") not in ACTIVITY_TYPES:
+        if not isinstance(act.get("type"), str) or act["type"] not in ACTIVITY_TYPES:
             raise _unsupported(f"{path}.type", act.get("type"))
         tp = act.get("typeProperties") or {}
+        if not isinstance(tp, dict):
+            raise _bad(f"{path}.typeProperties", f"typeProperties must be a JSON object, not {json_type(tp)}")
         required = {"Wait": ("waitTimeInSeconds",), "WebActivity": ("url", "method"), "Until": ("expression",),
                     "IfCondition": ("expression",), "Fail": ("message", "errorCode")}.get(act["type"], ())
         for key in required:
@@ -90,7 +95,8 @@ def _check_list(activities: list, where: str, names: dict[str, str]) -> None:
         if act["type"] == "Copy":
             for key in ("inputs", "outputs"):
                 refs = act.get(key) or []
-                if len(refs) != 1 or not (refs[0] or {}).get("referenceName"):
+                if (not isinstance(refs, list) or len(refs) != 1 or not isinstance(refs[0], dict)
+                        or not refs[0].get("referenceName")):
                     raise _bad(f"{path}.{key}", f"A Copy activity needs exactly one dataset reference in '{key}'")
         for key in CONTROL.get(act["type"], ()):
             inner = tp.get(key) or []
@@ -101,13 +107,21 @@ def _check_list(activities: list, where: str, names: dict[str, str]) -> None:
             _timeout_seconds(tp["timeout"], f"{path}.typeProperties.timeout")
         _check_expressions(act, path)
     for i, act in enumerate(activities):
-        for j, dep in enumerate(act.get("dependsOn") or []):
+        depends = act.get("dependsOn") or []
+        if not isinstance(depends, list):
+            raise _bad(f"{where}[{i}].dependsOn", f"dependsOn must be an array, not {json_type(depends)}")
+        for j, dep in enumerate(depends):
             dpath = f"{where}[{i}].dependsOn[{j}]"
-            if dep.get("activity") not in here:
+            if not isinstance(dep, dict):
+                raise _bad(dpath, f"A dependency must be an object like {{\"activity\": \"Copy1\", "
+                                  f"\"dependencyConditions\": [\"Succeeded\"]}}, not {json_type(dep)}")
+            if not isinstance(dep.get("activity"), str) or dep["activity"] not in here:
                 raise _bad(f"{dpath}.activity", f"The activity '{act['name']}' depends on '{dep.get('activity')}', "
                                                 "which is not an activity of the same container")
-            bad = [c for c in dep.get("dependencyConditions") or [] if c not in CONDITIONS]
-            if bad or not dep.get("dependencyConditions"):
+            conditions = dep.get("dependencyConditions")
+            bad = [c for c in conditions if not isinstance(c, str) or c not in CONDITIONS] \
+                if isinstance(conditions, list) else [conditions]
+            if bad or not conditions:
                 raise _bad(f"{dpath}.dependencyConditions", f"dependencyConditions must be some of {sorted(CONDITIONS)}")
 
 

@@ -395,8 +395,18 @@ class LogicBackend:
         self.sandbox.backends["resources"].get_group(subscription, resource_group)
         if not spec.get("location"):
             raise missing_field("location")
+        if not isinstance(spec["location"], str) or not isinstance(spec.get("tags") or {}, dict):
+            raise invalid_value("location" if not isinstance(spec["location"], str) else "tags",
+                                spec["location"] if not isinstance(spec["location"], str) else spec.get("tags"),
+                                "a location name such as 'eastus'" if not isinstance(spec["location"], str)
+                                else "an object of string values")
         props = spec.get("properties") or {}
-        api = (props.get("api") or {}).get("id")
+        if not isinstance(props, dict):
+            raise invalid_value("properties", props, "a JSON object with 'api': {'id': ...}")
+        api = props.get("api") or {}
+        if not isinstance(api, dict):
+            raise invalid_value("properties.api", api, "a JSON object with the managed API's 'id'")
+        api = api.get("id")
         if not isinstance(api, str) or "/managedApis/" not in api:
             raise invalid_value("properties.api.id", api,
                                 "the id of a managed API, '/subscriptions/{id}/providers/Microsoft.Web/locations/"
