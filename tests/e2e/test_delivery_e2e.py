@@ -96,6 +96,7 @@ def test_sdk_manual_validation_then_delivery(target, rx):
     sandbox.backends["eventgrid"].fire("ModelRegistered", modelName="m", modelVersion="1")
     sandbox.service("delivery").pump()
     assert [e.subject for e in rx.received] == ["models/m:1"]
+    assert reconciled(sandbox.service("delivery").stats()) and sandbox.service("delivery").stats()["delivered"] == 1
 
 
 @pytest.mark.parametrize("status,state,reason", [
