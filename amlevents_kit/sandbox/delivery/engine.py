@@ -746,7 +746,11 @@ class DeliveryEngine:
         return records
 
     def queue_messages(self, queue: str | None = None, *, subscription_id: str | None = None) -> list[dict]:
-        """Messages delivered to StorageQueue / EventHub / ServiceBus destinations (local queues)."""
+        """Messages delivered to StorageQueue / EventHub / ServiceBus destinations (local queues).
+
+        ``queue`` is the destination's ARM id (a storage queue's is ``<account id>/queueServices/default/
+        queues/<name>``), or a bare queue name while only one queue has it (else a ValueError lists them).
+        """
         return self.outbox.queue_messages(queue=queue, subscription_id=subscription_id)
 
     @property
