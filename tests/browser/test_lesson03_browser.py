@@ -19,17 +19,24 @@ def test_alert_form_deploys_and_the_email_arrives(page, jupyter_lab):
     expect(form).to_contain_text("lesson03-browser")          # the workflow's JSON is shown
     form.locator("button", has_text="Deploy").click()
     expect(form).to_contain_text("Deployed 'lesson03-browser': state Enabled")
+    screenshot(page, "lesson03-alert-form-deployed")
 
     # A run completes in the matching experiment: the learner publishes its event and opens the mailbox.
     out = run_cell(page, "\n".join([
         'done = events.run_completed(topic=target.workspace_id, experiment_id="browser", experiment_name="churn",',
         '                            run_id="browser-run-1")',
         "target.sandbox.publish([done])",
-        "target.sandbox.service('delivery').pump()",
-        "mail = [m for m in open_mailbox(target).messages() if 'browser@example.com' in m.recipients]",
-        "print(mail[-1].render())",
+        "target.wait_for(lambda: open_mailbox(target).messages(to='browser@example.com'))",
+        "print(open_mailbox(target).messages(to='browser@example.com')[-1].render())",
+        "open_mailbox(target)",
     ]))
     assert "browser@example.com" in out
     assert "experiments/browser/runs/browser-run-1" in out
     assert "lesson03-browser" in out                           # the link back to the run that sent it
-    screenshot(page, "lesson03-alert-form-and-mailbox")
+    # The mailbox itself, as the page shows it: a table with the new message's row.
+    last = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").last
+    row = last.locator("table tr", has_text="browser@example.com")
+    expect(row).to_contain_text("logic-apps@amlevents.sandbox")       # sender
+    expect(row).to_contain_text("RunCompleted on experiments/browser/runs/browser-run-1")  # subject
+    row.scroll_into_view_if_needed()
+    screenshot(page, "lesson03-mailbox")
