@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
 import threading
 import time
@@ -54,6 +55,22 @@ MAX_PUBLISH_BYTES = 1024 * 1024
 KIND = "eventgrid.subscription"
 SANDBOX_KEY = "_sandbox"  # private bookkeeping inside stored bodies; never sent on the wire
 
+
+
+_told: set[str] = set()
+
+
+def _tell_once(name: str, warning: str) -> None:
+    """Log a notice (shown in the notebook) the first time this process meets its kind, quietly after that.
+
+    Lessons create several loopback webhooks; the same https notice in every cell teaches nothing new.
+    """
+    kind = re.sub(r"'[^']*'", "''", warning)  # the same notice for another URL is the same kind
+    if kind in _told:
+        log.info("%s: %s", name, warning)
+        return
+    _told.add(kind)
+    log.warning("%s: %s (said once per session)", name, warning)
 
 class EventGridBackend:
     """The Microsoft.EventGrid emulation over the sandbox store."""
@@ -241,7 +258,7 @@ class EventGridBackend:
         self.store.put(where["id"], where["type"], body, parent=where["parent"])
         self._changed(where["id"])
         for warning in warnings:
-            log.warning("%s: %s", where["name"], warning)
+            _tell_once(where["name"], warning)
         if state != "Succeeded":
             self.start_handshake(body)
         return body
