@@ -12,6 +12,7 @@ import pandas as pd
 from .coefficient import MIN_ROWS, drift_coefficient
 from .errors import DriftError, DriftWarning, fraction, names, seed, whole_number
 from .profile import Profile, as_float32, check_frame, numeric_values, profile
+from ..events.models import parse_time
 from .stats import score_categorical, score_numeric
 
 # metric -> (table column, kinds it applies to, default threshold, drift when value is above the threshold?)
@@ -350,12 +351,10 @@ def _iso(value, key: str):
     if value is None:
         return None
     if isinstance(value, str):
-        try:
-            datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
+        if parse_time(value) is None:  # Azure's 7-digit fractions too, on every Python
             raise DriftError(
                 f"{key} must be an ISO 8601 time such as '2019-07-04T00:00:00+00:00', got {value!r}"
-            ) from None
+            )
         return value
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()

@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from .. import events
+from ..events.models import parse_time
 from .detect import DriftResult, detect
 from .errors import DriftError
 from .profile import Profile, profile
@@ -172,7 +173,7 @@ def publish_to_topic(topic: DriftTopic, wire_events: list[dict]) -> None:
     client = EventGridPublisherClient(topic.endpoint, AzureKeyCredential(topic.key))
     batch = [EventGridEvent(subject=e["subject"], event_type=e["eventType"], data=e["data"],
                             data_version=e.get("dataVersion") or "1", id=e["id"],
-                            event_time=datetime.fromisoformat(e["eventTime"].replace("Z", "+00:00")))
+                            event_time=parse_time(e["eventTime"]))
              for e in wire_events]
     # The publisher ignores connection_verify given to its constructor: it must come with send().
     client.send(batch, connection_verify=topic.connection_verify)
