@@ -7,6 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.eventgrid import EventGridManagementClient
 
 from amlevents_kit.sandbox import defaults
@@ -169,3 +170,51 @@ def test_monitor_refreshes_by_itself_when_started(registered, endpoint):
     finally:
         monitor.stop()
     assert [(r["subject"], r["state"]) for r in monitor.rows] == [("models/mymodelname:9", "delivered")]
+
+
+# -- the Create button: nothing fails silently (an ipywidgets handler that raises is only logged in
+#    JupyterLab's log console): it refuses while lint finds errors, and shows any other failure.
+
+def form_for(target, url: str) -> SubscriptionForm:
+    form = SubscriptionForm(target, name="form-checked", endpoint=url)
+    form.types[MODEL_REGISTERED].value = True
+    return form
+
+
+def assert_not_created(target) -> None:
+    eg = target.client(EventGridManagementClient)
+    with pytest.raises(ResourceNotFoundError):
+        eg.event_subscriptions.get(target.workspace_id, "form-checked")
+
+
+def test_a_bad_number_in_a_filter_is_refused_in_the_form(registered, receiver):
+    form = form_for(registered, receiver.url)
+    form.add_filter("data.driftCoefficient", "NumberGreaterThan", "abc")
+    form.create_button.click()
+    out = text(form.result_out)
+    assert out.startswith("not created: the lint found 1 error(s)"), out
+    assert "error" in text(form.lint_out)
+    assert form.created is None and receiver.deliveries == []
+    assert_not_created(registered)
+
+
+def test_a_filter_that_never_matches_is_refused_until_it_is_fixed(registered, receiver):
+    form = form_for(registered, receiver.url)
+    form.subject_begins.value = "endpoints/"  # a ModelRegistered subject never begins with that
+    form.create_button.click()
+    assert text(form.result_out).startswith("not created: the lint found")
+    assert_not_created(registered)
+    form.subject_begins.value = "models/"
+    form.create_button.click()
+    assert text(form.result_out).startswith("form-checked: Succeeded"), text(form.result_out)
+
+
+def test_any_other_failure_is_shown_in_the_form(registered, receiver, monkeypatch):
+    form = form_for(registered, receiver.url)
+
+    def broken():
+        raise ConnectionError("the network went away")
+
+    monkeypatch.setattr(form, "create", broken)
+    form.create_button.click()  # nothing escapes from the button's handler
+    assert text(form.result_out) == "not created: ConnectionError: the network went away\n"
