@@ -1,4 +1,4 @@
-"""Review fixes in the delivery engine, through the real EventGridManagementClient.
+"""The delivery engine follows the subscription as it is now, through the real EventGridManagementClient.
 
 - Waiting deliveries follow the subscription as it is now: its endpoint, retry policy and validation,
   and end as dropped when the subscription is gone.

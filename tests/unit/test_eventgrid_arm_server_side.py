@@ -1,4 +1,4 @@
-"""Review fixes in Microsoft.EventGrid's ARM side, through the real SDK clients.
+"""Microsoft.EventGrid server-side behaviour, through the real SDK clients.
 
 - The validation handshake starts when a PUT/PATCH is accepted, as on Azure: a client that never polls
   the operation (curl, ``az rest``, ``polling=False``) still gets a validated subscription.

@@ -1,4 +1,4 @@
-"""Lesson 02 (review fixes): what it says about never-retried codes matches the engine, and its exercise
+"""Lesson 02: what it says about never-retried codes matches the engine, and its exercise
 lets the learner try first and checks the learner's own subscription (the check can fail).
 """
 
