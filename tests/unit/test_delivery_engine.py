@@ -104,7 +104,7 @@ def test_delivered_with_azure_headers_and_body(engine, rx):
     assert json.loads(delivery.body) == [ev]
     assert seen[-1] == "churn"
     assert reconciled(engine) == {"published": 1, "delivered": 1, "dead_lettered": 0, "dropped": 0, "pending": 0,
-                                  "duplicates": 0}
+                                  "duplicates": 0, "unmatched": 0}
     (entry,) = engine.deliveries(event_id=ev["id"])
     assert entry["state"] == "delivered" and entry["attempts"][0]["status"] == 200
 

@@ -16,7 +16,7 @@ import sys
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.eventgrid.models import (AzureFunctionEventSubscriptionDestination, EventHubEventSubscriptionDestination,
-                                         EventSubscription, EventSubscriptionUpdateParameters, RetryPolicy,
+                                         EventSubscription, EventSubscriptionFilter, EventSubscriptionUpdateParameters, RetryPolicy,
                                          StorageQueueEventSubscriptionDestination,
                                          WebHookEventSubscriptionDestination)
 from azure.mgmt.resource.resources import ResourceManagementClient
@@ -242,3 +242,19 @@ def test_same_named_event_hubs_in_two_namespaces_stay_apart(target, eg, engine):
     assert [len(engine.queue_messages(hub)) for hub in hubs] == [1, 1]
     with pytest.raises(ValueError, match="names 2 queues"):
         engine.queue_messages("aml")
+
+
+def test_events_no_subscription_wants_are_counted_as_unmatched(target, eg, engine, receiver):
+    """Event Grid's 'Unmatched Events': accepted, delivered nowhere, and still accounted for."""
+    assert engine.stats()["unmatched"] == 0
+    fire(target)  # no subscription yet
+    eg.event_subscriptions.begin_create_or_update(target.workspace_id, "only-deployed", webhook(
+        receiver.url, filter=EventSubscriptionFilter(included_event_types=[events.MODEL_DEPLOYED]))).result()
+    fire(target)  # still nobody wants ModelRegistered
+    target.sandbox.backends["eventgrid"].fire("ModelDeployed", serviceName="ep", modelIds="m:1",
+                                              serviceComputeType="Managed")
+    engine.pump()
+    stats = engine.stats()
+    assert (stats["unmatched"], stats["published"], stats["delivered"]) == (2, 1, 1)
+    one = engine.stats(f"{target.workspace_id}/providers/Microsoft.EventGrid/eventSubscriptions/only-deployed")
+    assert "unmatched" not in one and one["delivered"] == 1

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from ..app import Sandbox
 
 log = logging.getLogger("amlevents_kit.sandbox.delivery")
+#: Store meta key: how many published events matched no subscription.
+UNMATCHED = "delivery.unmatched"
 
 DELETED_REASON = "subscription deleted"
 #: Provisioning states in which a subscription's deliveries wait (its endpoint is being validated).
@@ -153,7 +155,7 @@ class DeliveryEngine:
         cannot be delivered at all (invalid body, endpoint off this machine, endpoint not validated)
         is recorded as dropped with the reason. Returns the number of rows written.
         """
-        del events  # the matched events per target are what gets delivered
+        self._count_unmatched(events, targets)
         now = self.clock.now()
         rows: list[tuple] = []
         bodies: list[tuple[str, str, float]] = []
@@ -698,13 +700,29 @@ class DeliveryEngine:
             self.sandbox.store.put(subscription_id, body.get("type") or "Microsoft.EventGrid/eventSubscriptions", body)
 
     # -- what happened -------------------------------------------------------------------------------
+    def _count_unmatched(self, events: list[dict], targets: list[tuple[dict, list[dict]]]) -> None:
+        """Count the events no subscription wanted (Event Grid's "Unmatched Events" metric): accepted,
+        delivered nowhere, so no outbox row stands for them."""
+        matched = {id(e) for _, hits in targets for e in hits or ()}
+        n = sum(1 for e in events if id(e) not in matched)
+        if n:
+            with self.sandbox.store.transaction():
+                self.sandbox.store.set_meta(UNMATCHED, str(int(self.sandbox.store.get_meta(UNMATCHED, "0")) + n))
+
     def stats(self, subscription_id: str | None = None) -> dict[str, int]:
-        """Reconciliation: published = delivered + dead_lettered + dropped + pending."""
+        """Reconciliation: published = delivered + dead_lettered + dropped + pending.
+
+        ``published`` counts (event, subscription) pairs. Sandbox-wide, ``unmatched`` also counts the
+        events no subscription wanted (Event Grid's "Unmatched Events" metric): they go nowhere.
+        """
         c = self.outbox.counts(subscription_id)
-        return {"published": sum(c.values()), "delivered": c.get("delivered", 0),
-                "dead_lettered": c.get("deadlettered", 0), "dropped": c.get("dropped", 0),
-                "pending": c.get("pending", 0) + c.get("deadlettering", 0),
-                "duplicates": self.outbox.possible_duplicates(subscription_id)}
+        out = {"published": sum(c.values()), "delivered": c.get("delivered", 0),
+               "dead_lettered": c.get("deadlettered", 0), "dropped": c.get("dropped", 0),
+               "pending": c.get("pending", 0) + c.get("deadlettering", 0),
+               "duplicates": self.outbox.possible_duplicates(subscription_id)}
+        if subscription_id is None:
+            out["unmatched"] = int(self.sandbox.store.get_meta(UNMATCHED, "0") or 0)
+        return out
 
     def deliveries(self, *, subscription_id: str | None = None, event_id: str | None = None,
                    state: str | None = None) -> list[dict]:

@@ -57,6 +57,7 @@ SANDBOX_KEY = "_sandbox"  # private bookkeeping inside stored bodies; never sent
 
 
 
+
 _told: set[str] = set()
 
 
