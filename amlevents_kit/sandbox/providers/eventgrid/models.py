@@ -55,9 +55,6 @@ MAX_PUBLISH_BYTES = 1024 * 1024
 KIND = "eventgrid.subscription"
 SANDBOX_KEY = "_sandbox"  # private bookkeeping inside stored bodies; never sent on the wire
 
-
-
-
 _told: set[str] = set()
 
 
