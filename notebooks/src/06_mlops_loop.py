@@ -7,7 +7,8 @@
 #      `DatasetDriftDetected`;
 #   2. a Logic App **emails** the on-call team and starts a Data Factory **retraining** pipeline;
 #   3. the pipeline's job trains on November's batch and **registers a new model version** tagged for production;
-#   4. `ModelRegistered` reaches the deploy-by-tags handler, which **deploys** that version to an online endpoint;
+#   4. `ModelRegistered` reaches the deploy-by-tags handler, which **deploys** that version to the online endpoint
+#      where October's model runs, and moves all traffic to it;
 #   5. `ModelDeployed` starts a second Logic App, which emails the team that the new model is live;
 # - how to follow such a loop afterwards: a **timeline** of every event, delivery, workflow run, email, pipeline
 #   run, job, model version and deployment, on one clock.
@@ -16,14 +17,11 @@
 # cells marked **sandbox only** drive the delivery engine or read the sandbox's own logs.
 
 # %%
-from datetime import datetime, timezone
-
 from amlevents_kit import connect, ensure_providers, events
 
 target = connect()
 states = ensure_providers(target)
 ml = target.ml_client()
-start = target.sandbox.clock.utcnow() if target.is_sandbox else datetime.now(timezone.utc)  # the timeline's start
 ONCALL = "mlops-oncall@example.com"
 
 # %% [markdown]
@@ -42,6 +40,39 @@ features = [c for c in october.columns if c != "label"]
 monitor = drift.DriftMonitor(target, "mlops-churn-drift", baseline=october[features], base_dataset_id="october")
 november_uri = retrain.upload_data(target, november, "mlops/batches/2026-11.csv")
 print(monitor.name, monitor.id)
+
+# %% [markdown]
+# **October's model is in production.** The same training job ran on October's batch and registered
+# `mlops-churn` version 1, which serves the endpoint `mlops-ep` (lesson 05 showed these calls).
+# *Azure CLI*: `az ml job create`, `az ml online-endpoint create`, `az ml online-deployment create --all-traffic`.
+
+# %%
+import uuid
+
+from azure.ai.ml.entities import ManagedOnlineDeployment, ManagedOnlineEndpoint
+
+october_uri = retrain.upload_data(target, october, "mlops/batches/2026-10.csv")
+job = ml.jobs.create_or_update(retrain.retraining_command(
+    target, code="jobs/retrain", data_uri=october_uri, model_name="mlops-churn",
+    tags={"stage": "production", "ncd": "true"}, name=f"mlops-october-{uuid.uuid4().hex[:8]}"))
+retrain.wait_for_job(target, job.name)
+october_model = ml.models.get("mlops-churn", label="latest")
+ml.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name="mlops-ep", auth_mode="key")).result()
+ml.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
+    name="mlops-churn-v1", endpoint_name="mlops-ep", model=october_model.id, instance_type="Standard_DS3_v2",
+    instance_count=1)).result()
+endpoint = ml.online_endpoints.get("mlops-ep")
+endpoint.traffic = {"mlops-churn-v1": 100}
+ml.online_endpoints.begin_create_or_update(endpoint).result()
+print(october_model.name, october_model.version, ml.online_endpoints.get("mlops-ep").traffic)
+
+# %% [markdown]
+# From here on, everything is the loop: the timeline (section 5) starts now.
+
+# %%
+from datetime import datetime, timezone
+
+start = target.sandbox.clock.utcnow() if target.is_sandbox else datetime.now(timezone.utc)
 
 # %% [markdown]
 # ## 2. Wire the loop
@@ -123,8 +154,6 @@ for sub in eg.event_subscriptions.list_by_resource(target.resource_group, "Micro
 # The monitor runs on November's batch. That is the only thing we do by hand.
 
 # %%
-import uuid
-
 run = monitor.run(november[features], target_dataset_id=november_uri, run_id=f"mlops-nov-{uuid.uuid4()}",
                   start_time="2026-11-01T00:00:00Z", end_time="2026-12-01T00:00:00Z")
 print(run.summary())
@@ -150,13 +179,14 @@ else:
     target.wait_for(lambda: deployer.outcomes)
 
 # %% [markdown]
-# What the handler did, and the endpoint now serving the retrained model:
+# What the handler did, and the endpoint: November's model (version 2) now takes all the traffic, October's
+# deployment none:
 
 # %%
 for outcome in deployer.outcomes:
     print(outcome)
 endpoint = ml.online_endpoints.get("mlops-ep")
-print(endpoint.name, endpoint.traffic)
+print(endpoint.name, dict(sorted(endpoint.traffic.items())))
 
 # %% [markdown]
 # The new model answers over HTTP (with the endpoint's key), scoring three November customers:
