@@ -6,9 +6,17 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+
+# In CI, property tests draw the same examples every run and have no time limit per example: a run that
+# lands fails for what the code does, not for a new random draw or a slow moment of a shared machine.
+# Locally they stay random, which is how they find new cases.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture
