@@ -70,6 +70,14 @@ def _tell_once(name: str, warning: str) -> None:
     _told.add(kind)
     log.warning("%s: %s (said once per session)", name, warning)
 
+
+def _entra_not_emulated(rest: str) -> ArmError:
+    """501 for a bearer token on a custom topic: the sandbox says it does not emulate Entra ID rather
+    than ask for a key as if the token were wrong."""
+    return ArmError(501, "SandboxNotImplemented", "The sandbox does not emulate Microsoft Entra ID (bearer token) "
+                                                  "authentication on custom topics" + rest)
+
+
 class EventGridBackend:
     """The Microsoft.EventGrid emulation over the sandbox store."""
 
@@ -624,14 +632,17 @@ class EventGridBackend:
         asking for a key as if the token were wrong.
         """
         keys = topic[SANDBOX_KEY]["keys"]
+        auth = headers.get("Authorization") or ""
+        bearer_only = (auth[:7].lower() == "bearer " and headers.get("aeg-sas-key") is None
+                       and headers.get("aeg-sas-token") is None)
         if topic["properties"].get("disableLocalAuth"):
-            if headers.get("aeg-sas-key") is None and headers.get("aeg-sas-token") is None and \
-                    (headers.get("Authorization") or "")[:7].lower() == "bearer ":
-                raise ArmError(501, "SandboxNotImplemented",
-                               "The sandbox does not emulate Microsoft Entra ID (bearer token) authentication on "
-                               f"custom topics, the only way to publish to {topic['name']} with local "
-                               "authentication disabled: enable it (disableLocalAuth: false) and use a key.")
+            if bearer_only:
+                raise _entra_not_emulated(f", the only way to publish to {topic['name']} with local authentication "
+                                          "disabled: enable it (disableLocalAuth: false) and use a key.")
             raise unauthorized("Local authentication (keys and SAS tokens) is disabled for this topic.")
+        if bearer_only:
+            raise _entra_not_emulated(f": publish to {topic['name']} with the topic key (aeg-sas-key, "
+                                      "AzureKeyCredential) or a SAS token (aeg-sas-token, AzureSasCredential).")
         key = headers.get("aeg-sas-key")
         if key is not None:
             if any(_same_secret(key, k) for k in keys.values()):
@@ -639,14 +650,8 @@ class EventGridBackend:
             raise unauthorized("The request authorization key is not authorized for "
                                f"{topic['name']}. The aeg-sas-key does not match key1 or key2 of the topic.")
         token = headers.get("aeg-sas-token")
-        auth = headers.get("Authorization") or ""
         if token is None and auth.startswith("SharedAccessSignature "):
             token = auth[len("SharedAccessSignature "):]
-        if token is None and auth[:7].lower() == "bearer ":
-            raise ArmError(501, "SandboxNotImplemented",
-                           "The sandbox does not emulate Microsoft Entra ID (bearer token) authentication on custom "
-                           f"topics: publish to {topic['name']} with the topic key (aeg-sas-key, AzureKeyCredential) "
-                           "or a SAS token (aeg-sas-token, AzureSasCredential).")
         if token is None:
             raise unauthorized("The request is not authorized: send the topic key in the 'aeg-sas-key' header or a "
                                "SAS token in 'aeg-sas-token' (AzureKeyCredential / AzureSasCredential).")
