@@ -20,7 +20,7 @@ from azure.mgmt.eventgrid.models import (EventSubscription, EventSubscriptionFil
 from amlevents_kit import events
 from amlevents_kit.receiver import Receiver
 from amlevents_kit.sandbox import Sandbox
-from amlevents_kit.sandbox.delivery import install
+from amlevents_kit.sandbox.delivery import install, policy
 
 WS = events.workspace_topic("5f7e3b2a-8c1d-4e6f-9a0b-1c2d3e4f5a6b", "amlevents-rg", "amlevents-ws")
 STORAGE = "/subscriptions/5f7e3b2a-8c1d-4e6f-9a0b-1c2d3e4f5a6b/resourceGroups/amlevents-rg/providers/Microsoft.Storage/storageAccounts/dlacct"
@@ -169,7 +169,7 @@ KILLED_ENGINE = textwrap.dedent("""
     import sys, time
     from amlevents_kit import events
     from amlevents_kit.sandbox import Sandbox
-    from amlevents_kit.sandbox.delivery import install
+    from amlevents_kit.sandbox.delivery import install, policy
     folder, url, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     sandbox = Sandbox.open(folder)
     install(sandbox)
@@ -235,6 +235,9 @@ def _free_port() -> int:
 
 def test_several_publishers_and_subscriptions_lose_nothing(engine, sandbox):
     """A bounded burst from 4 publisher threads to 3 subscriptions (one batched), the worker delivering."""
+    # Azure's own 30 s response timeout: this is about losing nothing, not about slow endpoints (the fixture's
+    # 0.3 s turned a busy CI machine's slow answers into timed-out attempts, retried 10 s later).
+    engine.response_timeout = policy.DEFAULT_RESPONSE_TIMEOUT
     receivers = [Receiver().start() for _ in range(3)]
     try:
         subs = [subscription(f"load-{i}", r.url) for i, r in enumerate(receivers)]
